@@ -1,0 +1,51 @@
+/**
+ * The system probes and the docs, served straight off the router: probes are hit constantly and must stay cheap,
+ * so their bodies are encoded once at startup. Their contract is `SystemGroup`, documented with the API.
+ */
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as OpenApi from "@effect/platform/OpenApi"
+import { Effect, Layer, Schema } from "effect"
+import * as ApiError from "../core/ApiError.js"
+import { AppConfig } from "../core/AppConfig.js"
+import { Readiness } from "../core/Readiness.js"
+import { DocumentedApi } from "./Api.js"
+import { Health, Ready } from "./SystemGroup.js"
+
+const preEncoded = (json: string) => {
+  const body = new TextEncoder().encode(json)
+  return () => HttpServerResponse.uint8Array(body, { contentType: "application/json" })
+}
+
+const probes = Layer.unwrapEffect(Effect.gen(function*() {
+  const settings = yield* AppConfig
+  const readiness = yield* Readiness
+  const health = preEncoded(JSON.stringify(Schema.encodeSync(Health)({
+    status: "ok",
+    version: settings.core.version,
+    environment: settings.core.env
+  })))
+  // Failures are rendered by the request pipeline, like every other error.
+  const ready = Effect.flatMap(readiness.run, (report) =>
+    report.ready
+      ? Effect.succeed(HttpServerResponse.unsafeJson(Schema.encodeSync(Ready)({ status: "ready", checks: report.checks })))
+      : Effect.fail(new ApiError.ServiceUnavailable({ message: "Not ready", details: { checks: report.checks } })))
+  return HttpLayerRouter.addAll([
+    HttpLayerRouter.route("GET", "/health", Effect.sync(health)),
+    HttpLayerRouter.route("GET", "/ready", ready)
+  ])
+}))
+
+const docs = Layer.unwrapEffect(Effect.gen(function*() {
+  const settings = yield* AppConfig
+  if (!settings.features.docsEnabled) return Layer.empty
+  const api = DocumentedApi.annotate(OpenApi.Version, settings.core.version)
+  const spec = preEncoded(JSON.stringify(OpenApi.fromApi(api)))
+  return Layer.merge(
+    HttpLayerRouter.add("GET", "/openapi.json", Effect.sync(spec)),
+    HttpApiScalar.layerHttpLayerRouter({ api, path: "/docs", scalar: { withDefaultFonts: false } })
+  )
+}))
+
+export const SystemRoutes = Layer.merge(probes, docs)
