@@ -4,12 +4,14 @@ import { Effect, Layer } from "effect"
 import * as Http from "./api/Http.js"
 import * as AppConfig from "./core/AppConfig.js"
 import * as CoreLive from "./core/CoreLive.js"
+import * as DevIssuer from "./dev/DevIssuer.js"
 
 const main = Effect.gen(function*() {
-  const settings = yield* AppConfig.load()
-  yield* Layer.launch(Http.layer(settings).pipe(Layer.provide(CoreLive.layer(settings)))).pipe(
-    Effect.provide(CoreLive.logger(settings))
-  )
+  const loaded = yield* AppConfig.load()
+  yield* Effect.gen(function*() {
+    const settings = yield* DevIssuer.resolve(loaded)
+    yield* Layer.launch(Http.layer(settings).pipe(Layer.provide(CoreLive.layer(settings))))
+  }).pipe(Effect.scoped, Effect.provide(CoreLive.logger(loaded)))
 }).pipe(
   Effect.tapErrorTag("ConfigLoadError", (error) => Effect.sync(() => process.stderr.write(`${error.message}\n`)))
 )

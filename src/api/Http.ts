@@ -16,11 +16,12 @@ const logAddress = Layer.effectDiscard(
     ))
 )
 
-export const layer = (settings: Settings) =>
+/** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
+export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
   Server.layerDrainOnShutdown(settings.server.shutdownGrace).pipe(
     Layer.provide(logAddress),
     Layer.provide(
-      Server.serve(Routes, {
+      Server.serve(Layer.merge(Routes, extraRoutes), {
         corsOrigins: settings.cors.origins,
         corsAllowCredentials: settings.cors.allowCredentials,
         maxBodyBytes: settings.server.maxBodyBytes
@@ -28,3 +29,5 @@ export const layer = (settings: Settings) =>
     ),
     Layer.provideMerge(Server.layerListen({ host: settings.server.host, port: settings.server.port }))
   )
+
+export const layer = (settings: Settings) => layerWith(settings, Layer.empty)

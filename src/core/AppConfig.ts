@@ -1,6 +1,7 @@
 /** Every setting of the app, in the seed's groups, read through Effect `Config` and checked once at startup. */
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "./Constants.js"
+import * as HttpClients from "./HttpClients.js"
 import { type AppEnv, ConfigLoadError, loadFrom } from "./ConfigSource.js"
 
 /** The committed development and test secrets: fine on a laptop, refused in production. */
@@ -48,6 +49,8 @@ export interface Settings {
     readonly jwtSecret: Option.Option<Redacted.Redacted>
     readonly audience: string
     readonly issuer: Option.Option<string>
+    /** Where the local stand-in listens when it is the development issuer (no `SUPABASE_URL` in dev). */
+    readonly devIssuerPort: number
   }
   readonly ai: {
     readonly openaiApiKey: Option.Option<Redacted.Redacted>
@@ -67,6 +70,7 @@ export interface Settings {
   }
   readonly features: { readonly docsEnabled: boolean; readonly websocketsEnabled: boolean }
   readonly logging: { readonly level: LogLevel.LogLevel; readonly format: LogFormat }
+  readonly httpClients: { readonly [N in HttpClients.Name]: HttpClients.Limits }
   readonly sse: {
     readonly maxSubscribers: number
     readonly queueSize: number
@@ -111,7 +115,7 @@ const parseOrigins = (raw: string): Array<string> => {
   const items: Array<unknown> = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split(",")
   return items.map((item) => String(item).trim().replace(/\/+$/, "")).filter((item) => item !== "")
 }
-const origins = (name: string) =>
+const origins = (name: string): Config.Config<ReadonlyArray<string>> =>
   Config.string(name).pipe(
     Config.mapOrFail((raw) => {
       try {
@@ -119,13 +123,14 @@ const origins = (name: string) =>
         const bad = list.filter((origin) => !corsOrigin.test(origin))
         return bad.length === 0
           ? Either.right(list)
-          : Either.left(invalid(name, `not an origin (scheme://host[:port]): ${bad.join(", ")}`))
+          : Either.left(invalid(`not an origin (scheme://host[:port]): ${bad.join(", ")}`))
       } catch {
-        return Either.left(invalid(name, "must be a JSON list or a comma-separated list of origins"))
+        return Either.left(invalid("must be a JSON list or a comma-separated list of origins"))
       }
     })
   )
-const invalid = (name: string, message: string) => ConfigError.InvalidData([name], message)
+// `mapOrFail` on a named variable prefixes the error's path with the name itself.
+const invalid = (message: string) => ConfigError.InvalidData([], message)
 
 // Groups ----------------------------------------------------------------------------------------------------------
 
@@ -143,14 +148,14 @@ const core = (env: AppEnv) =>
       }),
       Config.withDefault("/api/v1")
     ),
-    secretKey: Config.redacted("SECRET_KEY").pipe(
+    // Validated before it is wrapped: a validation after `map` would lose the variable's name.
+    secretKey: Config.string("SECRET_KEY").pipe(
       Config.validate({
         message: `must be at least ${minimumProductionSecretLength} characters and not a development default`,
         validation: (key) =>
-          env !== "prod" ||
-          (Redacted.value(key).length >= minimumProductionSecretLength &&
-            !developmentSecrets.includes(Redacted.value(key)))
-      })
+          env !== "prod" || (key.length >= minimumProductionSecretLength && !developmentSecrets.includes(key))
+      }),
+      Config.map(Redacted.make)
     ),
     version: Config.string("APP_VERSION").pipe(
       Config.orElse(() => Config.string("npm_package_version")),
@@ -182,9 +187,8 @@ const publicUrls = (env: AppEnv) =>
 
 // CORS_ORIGINS_STR, when set, replaces CORS_ORIGINS (the seed's override for platforms that cannot pass lists).
 const cors = Config.all({
-  origins: origins("CORS_ORIGINS_STR").pipe(
-    Config.orElse(() => origins("CORS_ORIGINS")),
-    Config.withDefault([] as Array<string>)
+  origins: Config.all([Config.option(origins("CORS_ORIGINS_STR")), Config.option(origins("CORS_ORIGINS"))]).pipe(
+    Config.map(([override, list]) => Option.getOrElse(Option.orElse(override, () => list), () => []))
   ),
   allowCredentials: Config.boolean("CORS_ALLOW_CREDENTIALS").pipe(Config.withDefault(true))
 })
@@ -208,7 +212,11 @@ const supabase = (env: AppEnv) =>
     serviceRoleKey: requiredInProd(env, Config.redacted("SUPABASE_SERVICE_ROLE_KEY")),
     jwtSecret: secret("SUPABASE_JWT_SECRET"),
     audience: Config.string("SUPABASE_JWT_AUDIENCE").pipe(Config.withDefault("authenticated")),
-    issuer: Config.option(httpUrl("SUPABASE_JWT_ISSUER"))
+    issuer: Config.option(httpUrl("SUPABASE_JWT_ISSUER")),
+    devIssuerPort: Config.integer("DEV_ISSUER_PORT").pipe(
+      Config.validate({ message: "must be a port number (0-65535)", validation: (n) => n >= 0 && n <= 65535 }),
+      Config.withDefault(54321)
+    )
   })
 
 const ai = Config.all({
@@ -254,7 +262,7 @@ const logging = Config.all({
     Config.mapOrFail((raw) => {
       const level = logLevels[raw.toLowerCase()]
       return level === undefined
-        ? Either.left(invalid("LOG_LEVEL", `must be one of ${Object.keys(logLevels).join(", ")}`))
+        ? Either.left(invalid(`must be one of ${Object.keys(logLevels).join(", ")}`))
         : Either.right(level)
     }),
     Config.withDefault(LogLevel.Info)
@@ -286,6 +294,7 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     notifications,
     features,
     logging,
+    httpClients: HttpClients.config,
     sse
   })
 

@@ -1,6 +1,7 @@
 /** The whole core, composed: given the settings, every concern as one layer, each released in reverse order. */
 import { Layer } from "effect"
 import { AppConfig, type Settings } from "./AppConfig.js"
+import * as HttpClients from "./HttpClients.js"
 import * as Lifecycle from "./Lifecycle.js"
 import * as Logging from "./Logging.js"
 import * as Readiness from "./Readiness.js"
@@ -15,7 +16,7 @@ export const logger = (settings: Settings) =>
   })
 
 export const layer = (settings: Settings) =>
-  Readiness.layer().pipe(
+  Layer.mergeAll(Readiness.layer(), HttpClients.layer(settings.httpClients)).pipe(
     Layer.provideMerge(Lifecycle.layer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings))
   )

@@ -81,9 +81,9 @@ const unexpected = (fiber: Fiber.RuntimeFiber<unknown, unknown>, cause: Cause.Ca
   return Effect.succeed(envelopeResponse(new ApiError.Internal()))
 }
 
-const tooLarge = () =>
-  // Closing the connection spares reading the rest of a body we refused.
-  HttpServerResponse.setHeader(envelopeResponse(new ApiError.PayloadTooLarge()), "connection", "close")
+// The connection stays open: Node discards the rest of the refused body, so the client reads the 413 instead of
+// a reset from closing a socket with unread data.
+const tooLarge = () => envelopeResponse(new ApiError.PayloadTooLarge())
 
 /** Builds the pipeline as a middleware for the router (it must run inside routing to set response headers). */
 export const make = (options: Options) => {
