@@ -155,6 +155,22 @@ export const fromInternal = <A, E, R>(
 ): Effect.Effect<A, Exclude<E, Convertible> | ApiError, R> =>
   Effect.mapError(effect, (error) => (isConvertible(error) ? error[ToApiError]() : (error as Exclude<E, Convertible>)))
 
+/**
+ * Keeps the failures an endpoint declares (converting internal errors that know their public face first) and turns
+ * any other into a defect: an undeclared failure is a bug, answered as a logged 500 with nothing leaked.
+ * `repo.find(id).pipe(ApiError.declared(UserNotFound, ServiceUnavailable, DbPoolExhausted))`
+ */
+export const declared = <const Classes extends ReadonlyArray<abstract new(...args: ReadonlyArray<any>) => ApiError>>(
+  ...classes: Classes
+) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, InstanceType<Classes[number]>, R> =>
+  Effect.catchAll(effect, (error) => {
+    const converted = isConvertible(error) ? error[ToApiError]() : error
+    return classes.some((cls) => converted instanceof cls)
+      ? Effect.fail(converted as InstanceType<Classes[number]>)
+      : Effect.die(converted)
+  })
+
 // The hierarchy -----------------------------------------------------------------------------------------------------
 
 const retryAfter = { retryAfterSeconds: Schema.optional(Schema.Number) }
