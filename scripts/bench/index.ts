@@ -1,11 +1,13 @@
 /** `npm run bench`: every benchmark case, each against its baseline in the same run, with the ratio. */
+import * as AuthBench from "./auth.js"
 import * as Database from "./database.js"
 import * as Http from "./http.js"
 import { loadGenerator, printRows, type Row } from "./load.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },
-  { name: "database", run: () => Database.run() }
+  { name: "database", run: () => Database.run() },
+  { name: "auth", run: () => AuthBench.run() }
 ]
 
 const only = process.argv.slice(2)

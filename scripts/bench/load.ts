@@ -7,7 +7,7 @@ export interface Row {
   readonly ours: number
   readonly baseline: number
   readonly ratio: number
-  readonly unit: string
+  readonly unit?: string
 }
 
 export const freePort = (): Promise<number> =>
@@ -131,7 +131,7 @@ export const printRows = (rows: ReadonlyArray<Row>): void => {
     console.log(
       `${row.name.padEnd(width)}  ${row.ours.toFixed(0).padStart(12)}  ${row.baseline.toFixed(0).padStart(12)}  ${
         row.ratio.toFixed(2)
-      }  (${row.unit})`
+      }${row.unit === undefined ? "" : `  (${row.unit})`}`
     )
   }
 }

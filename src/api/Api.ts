@@ -1,12 +1,20 @@
 /** The reference API's contract: every group, its endpoints and the errors they declare, in the envelope. */
+import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as ApiContract from "../core/ApiContract.js"
+import { AdminUsersGroup } from "./AdminUsers.js"
+import { MeGroup } from "./Me.js"
 import { SystemGroup } from "./SystemGroup.js"
 
-/** What the router serves through `HttpApi` (the system probes are served directly, see `SystemRoutes`). */
-export class Api extends ApiContract.make("api") {}
+/** The API's groups, with paths relative to the configured prefix (`API_PREFIX`). */
+export class Api extends ApiContract.make("api").add(MeGroup).add(AdminUsersGroup) {}
+
+/** The API as served, under `prefix`. */
+export const served = (prefix: string) => Api.prefix(prefix as HttpApiEndpoint.PathSegment)
+export type ServedApi = ReturnType<typeof served>
 
 /** What the OpenAPI document and `/docs` describe: the served API plus the system probes. */
-export const DocumentedApi = Api.add(SystemGroup).annotateContext(
-  OpenApi.annotations({ title: "Reference API", description: "Built on the Effect core" })
-)
+export const documented = (prefix: string, version: string) =>
+  served(prefix).add(SystemGroup).annotateContext(
+    OpenApi.annotations({ title: "Reference API", version, description: "Built on the Effect core" })
+  )

@@ -1,11 +1,30 @@
 /** The reference API's HTTP server: its routes behind the core's request pipeline, drained on shutdown. */
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
-import type { Settings } from "../core/AppConfig.js"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import { AppConfig, type Settings } from "../core/AppConfig.js"
+import { UserRepo } from "../domain/UserRepo.js"
+import * as UserSync from "../domain/UserSync.js"
+import { AdminUsersLive } from "./AdminUsers.js"
+import { served } from "./Api.js"
+import { AuthenticationLive } from "./Authentication.js"
+import { MeLive } from "./Me.js"
 import * as Server from "../core/Server.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
-export const Routes = SystemRoutes
+/** The API's routes under the configured prefix, each group with its handlers and their dependencies. */
+const ApiRoutes = Layer.unwrapEffect(
+  Effect.map(AppConfig, (settings) => {
+    const api = served(settings.core.apiPrefix)
+    return HttpLayerRouter.addHttpApi(api).pipe(
+      Layer.provide([MeLive(api), AdminUsersLive(api)]),
+      Layer.provide(AuthenticationLive),
+      Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.Default)))
+    )
+  })
+)
+
+export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
 
 const logAddress = Layer.effectDiscard(
   Effect.flatMap(HttpServer.HttpServer, (server) =>
@@ -27,7 +46,11 @@ export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<nev
         maxBodyBytes: settings.server.maxBodyBytes
       })
     ),
-    Layer.provideMerge(Server.layerListen({ host: settings.server.host, port: settings.server.port }))
+    Layer.provideMerge(Server.layerListen({
+      host: settings.server.host,
+      port: settings.server.port,
+      maxHeaderBytes: settings.server.maxHeaderBytes
+    }))
   )
 
 export const layer = (settings: Settings) => layerWith(settings, Layer.empty)

@@ -10,7 +10,7 @@ import { Effect, Layer, Schema } from "effect"
 import * as ApiError from "../core/ApiError.js"
 import { AppConfig } from "../core/AppConfig.js"
 import { Readiness } from "../core/Readiness.js"
-import { DocumentedApi } from "./Api.js"
+import { documented } from "./Api.js"
 import { Health, Ready } from "./SystemGroup.js"
 
 const preEncoded = (json: string) => {
@@ -40,7 +40,7 @@ const probes = Layer.unwrapEffect(Effect.gen(function*() {
 const docs = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* AppConfig
   if (!settings.features.docsEnabled) return Layer.empty
-  const api = DocumentedApi.annotate(OpenApi.Version, settings.core.version)
+  const api = documented(settings.core.apiPrefix, settings.core.version)
   const spec = preEncoded(JSON.stringify(OpenApi.fromApi(api)))
   return Layer.merge(
     HttpLayerRouter.add("GET", "/openapi.json", Effect.sync(spec)),

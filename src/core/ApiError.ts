@@ -309,9 +309,20 @@ export const all = [
 
 // Framework errors --------------------------------------------------------------------------------------------------
 
-/** The offending fields of a request that failed schema decoding: where, and what was expected. */
-export const validationDetails = (error: HttpApiDecodeError): ReadonlyArray<{ path: string; message: string }> =>
-  error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
+/**
+ * The offending fields of a request that failed schema decoding: where, and what was expected; one entry per field
+ * (a field can fail several alternatives of a union, the first says it best).
+ */
+export const validationDetails = (error: {
+  readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<unknown>; readonly message: string }>
+}): ReadonlyArray<{ path: string; message: string }> => {
+  const byPath = new Map<string, string>()
+  for (const issue of error.issues) {
+    const path = issue.path.map((part) => typeof part === "object" && part !== null && "key" in part ? String(part.key) : String(part)).join(".")
+    if (!byPath.has(path)) byPath.set(path, issue.message)
+  }
+  return [...byPath].map(([path, message]) => ({ path, message }))
+}
 
 /**
  * `HttpApi` answers a request that fails decoding with its own 400 body; this schema takes that error's place in the
@@ -335,12 +346,7 @@ export const DecodeErrorEnvelope: Schema.Schema<HttpApiDecodeError, Envelope> = 
           : []
       }),
     encode: (encoded) =>
-      ParseResult.succeed(
-        bodyOf(Validation.code, "Request validation failed", encoded.issues.map((issue) => ({
-          path: issue.path.map(String).join("."),
-          message: issue.message
-        })))
-      )
+      ParseResult.succeed(bodyOf(Validation.code, "Request validation failed", validationDetails(encoded)))
   }
 ).annotations(HttpApiSchema.annotations({ status: 422, description: "Request validation failed" }))
 

@@ -1,6 +1,7 @@
 /** Every setting of the app, in the seed's groups, read through Effect `Config` and checked once at startup. */
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "./Constants.js"
+import * as Auth from "./Auth.js"
 import * as HttpClients from "./HttpClients.js"
 import { type AppEnv, ConfigLoadError, loadFrom } from "./ConfigSource.js"
 
@@ -27,6 +28,7 @@ export interface Settings {
     readonly port: number
     readonly shutdownGrace: Duration.Duration
     readonly maxBodyBytes: number
+    readonly maxHeaderBytes: number
   }
   readonly serverlessEnabled: boolean
   readonly publicUrls: { readonly api: string; readonly app: string }
@@ -70,6 +72,7 @@ export interface Settings {
   }
   readonly features: { readonly docsEnabled: boolean; readonly websocketsEnabled: boolean }
   readonly logging: { readonly level: LogLevel.LogLevel; readonly format: LogFormat }
+  readonly auth: Auth.Tunables
   readonly httpClients: { readonly [N in HttpClients.Name]: HttpClients.Limits }
   readonly sse: {
     readonly maxSubscribers: number
@@ -172,7 +175,9 @@ const server = Config.all({
     Config.withDefault(8000)
   ),
   shutdownGrace: seconds("SHUTDOWN_GRACE_SECONDS").pipe(Config.withDefault(Duration.seconds(10))),
-  maxBodyBytes: positiveInt("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024))
+  maxBodyBytes: positiveInt("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
+  // Above Node's 16 KiB so an oversized bearer token reaches the verifier and is refused there as a 401.
+  maxHeaderBytes: positiveInt("MAX_HEADER_BYTES").pipe(Config.withDefault(128 * 1024))
 })
 
 const publicUrls = (env: AppEnv) =>
@@ -294,6 +299,7 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     notifications,
     features,
     logging,
+    auth: Auth.config,
     httpClients: HttpClients.config,
     sse
   })

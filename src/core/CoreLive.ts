@@ -1,9 +1,13 @@
 /** The whole core, composed: given the settings, every concern as one layer, each released in reverse order. */
 import { Layer } from "effect"
 import { AppConfig, type Settings } from "./AppConfig.js"
+import * as Auth from "./Auth.js"
+import * as AuthAdmin from "./AuthAdmin.js"
+import * as Database from "./Database.js"
 import * as HttpClients from "./HttpClients.js"
 import * as Lifecycle from "./Lifecycle.js"
 import * as Logging from "./Logging.js"
+import * as Migrations from "./Migrations.js"
 import * as Readiness from "./Readiness.js"
 
 /** Our logger in place of Effect's; provide it to everything that logs, the main program included. */
@@ -15,8 +19,16 @@ export const logger = (settings: Settings) =>
     colour: Logging.wantsColour()
   })
 
+/**
+ * Built bottom-up and released top-down: settings, lifecycle, readiness and the HTTP clients first, then the
+ * database pools and the migrations (done before the server listens), then authentication.
+ */
 export const layer = (settings: Settings) =>
-  Layer.mergeAll(Readiness.layer(), HttpClients.layer(settings.httpClients)).pipe(
+  Layer.mergeAll(Auth.layerReadiness, AuthAdmin.layerFromSettings(settings.supabase)).pipe(
+    Layer.provideMerge(Auth.layerFromSettings(settings.supabase, settings.auth)),
+    Layer.provideMerge(Migrations.layer()),
+    Layer.provideMerge(Database.layerSettings(settings)),
+    Layer.provideMerge(Layer.mergeAll(Readiness.layer(), HttpClients.layer(settings.httpClients))),
     Layer.provideMerge(Lifecycle.layer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings))
   )

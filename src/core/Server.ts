@@ -12,7 +12,9 @@ import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import { Lifecycle } from "./Lifecycle.js"
+import * as RequestId from "./RequestId.js"
 import * as RequestPipeline from "./RequestPipeline.js"
 
 /** The underlying Node server, for draining and for tests that need its address. */
@@ -21,13 +23,40 @@ export class NodeServer extends Context.Tag("core/NodeServer")<NodeServer, Http.
 export interface ListenOptions {
   readonly host: string
   readonly port: number
+  /** Largest request head accepted (default 128 KiB); bigger ones get a 431 envelope. */
+  readonly maxHeaderBytes?: number
+}
+
+const reasons: Record<number, string> = { 400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large" }
+
+/**
+ * Requests Node refuses before they reach the app (a head too large, a malformed request line, a timeout) still
+ * get the envelope and a request id, written straight to the socket.
+ */
+export const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = error.code === "HPE_HEADER_OVERFLOW"
+    ? [431, "HEADERS_TOO_LARGE", "Request headers too large"] as const
+    : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? [408, "REQUEST_TIMEOUT", "Request timed out"] as const
+    : [400, "BAD_REQUEST", "Malformed request"] as const
+  const body = JSON.stringify({ error: { code, message } })
+  socket.end(
+    `HTTP/1.1 ${status} ${reasons[status]}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n${RequestId.header}: ${RequestId.generate()}\r\n` +
+      `connection: close\r\n\r\n${body}`
+  )
 }
 
 /** Listens on `host:port` (port 0 picks a free one) and provides the platform's HTTP server services. */
 export const layerListen = (options: ListenOptions) =>
   Layer.scopedContext(
     Effect.gen(function*() {
-      const server = Http.createServer()
+      const server = Http.createServer({ maxHeaderSize: options.maxHeaderBytes ?? 128 * 1024 })
+      server.on("clientError", answerClientError)
       const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
       return Context.make(NodeServer, server).pipe(Context.add(HttpServer.HttpServer, httpServer))
     })
@@ -92,6 +121,8 @@ export const layerDrainOnShutdown = (grace: Duration.DurationInput) =>
             return yield* connectionCount(server)
           }).pipe(
             Effect.repeat({ schedule: Schedule.spaced(Duration.millis(50)), until: (count) => count === 0 }),
+            // Finalizers run uninterruptibly: without this the timeout would wait for the loop to end by itself.
+            Effect.interruptible,
             Effect.timeoutOption(grace)
           )
           if (Option.isNone(drained)) {

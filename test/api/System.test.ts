@@ -36,6 +36,9 @@ layer(TestServerLayer.layer({ env: { APP_VERSION: "9.9.9" } }), { excludeTestSer
       const body = JSON.parse(text)
       assert.strictEqual(body.error.code, "SERVICE_UNAVAILABLE")
       assert.deepStrictEqual(body.error.details.checks, [
+        { name: "database.main", status: "ok" },
+        { name: "database.bg", status: "ok" },
+        { name: "auth", status: "ok" },
         { name: "always.fine", status: "ok" },
         { name: "always.broken", status: "failed", error: "unavailable" }
       ])
@@ -53,9 +56,12 @@ layer(TestServerLayer.layer({ env: { APP_VERSION: "9.9.9" } }), { excludeTestSer
       assert.includeMembers(envelope.properties.error.required, ["code", "message"])
       const resolve = (schema: any): any =>
         schema?.$ref ? resolve(spec.components.schemas[schema.$ref.split("/").pop()]) : schema?.allOf?.length === 1 ? resolve(schema.allOf[0]) : schema
-      const refersToEnvelope = (schema: unknown) => {
+      const refersToEnvelope = (schema: unknown): boolean => {
         const resolved = resolve(schema)
-        return resolved?.required?.includes("error") && ["code", "message"].every((key) => resolved.properties.error.required.includes(key))
+        const alternatives = resolved?.anyOf ?? resolved?.oneOf
+        if (alternatives !== undefined) return alternatives.every(refersToEnvelope)
+        return resolved?.required?.includes("error") &&
+          ["code", "message"].every((key) => resolved.properties.error.required.includes(key))
       }
       let errorResponses = 0
       for (const [path, operations] of Object.entries<any>(spec.paths)) {

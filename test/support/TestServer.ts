@@ -9,9 +9,17 @@ import * as AppConfig from "../../src/core/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
 import * as Logging from "../../src/core/Logging.js"
 import { NodeServer } from "../../src/core/Server.js"
+import {
+  startSupabaseStandIn,
+  type SupabaseStandInOptions,
+  type SupabaseStandInServer
+} from "../../src/dev/SupabaseStandIn.js"
+import { inject } from "vitest"
 
 export interface Running {
   readonly url: string
+  /** The Supabase Auth stand-in the server trusts (unless the test gave its own SUPABASE_URL). */
+  readonly standIn: SupabaseStandInServer | undefined
   /** Every log line so far, parsed. */
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
   readonly clearLogs: () => void
@@ -21,15 +29,35 @@ export interface Running {
 export class TestServer extends Context.Tag("test/TestServer")<TestServer, Running>() {}
 
 export interface Options<E, R> {
+  /** Overrides of `.env.test`. By default the server uses the run's test database and a fresh stand-in. */
   readonly env?: Readonly<Record<string, string>>
+  readonly standIn?: SupabaseStandInOptions
   readonly routes?: Layer.Layer<never, E, R>
   readonly logLevel?: LogLevel.LogLevel
 }
 
 export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
-  Layer.unwrapEffect(
+  Layer.unwrapScoped(
     Effect.gen(function*() {
-      const settings = yield* AppConfig.load({ environment: { APP_ENV: "test", PORT: "0", ...options.env } })
+      const standIn = options.env?.SUPABASE_URL === undefined
+        ? yield* Effect.acquireRelease(
+          Effect.promise(() => startSupabaseStandIn(options.standIn)),
+          (server) => Effect.promise(() => server.stop())
+        )
+        : undefined
+      const settings = yield* AppConfig.load({
+        environment: {
+          APP_ENV: "test",
+          PORT: "0",
+          DATABASE_URL: inject("databaseUrl"),
+          ...(standIn === undefined ? {} : {
+            SUPABASE_URL: standIn.url,
+            SUPABASE_ANON_KEY: standIn.anonKey,
+            SUPABASE_SERVICE_ROLE_KEY: standIn.serviceRoleKey
+          }),
+          ...options.env
+        }
+      })
       const memory = Logging.memorySink()
       const logger = Logging.layer({ format: "json", sink: memory.sink, level: options.logLevel ?? LogLevel.Debug })
       const running = Layer.effect(
@@ -38,6 +66,7 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
           const address = server.address() as Net.AddressInfo
           return {
             url: `http://127.0.0.1:${address.port}`,
+            standIn,
             logs: () => memory.lines.map((line) => JSON.parse(line) as Record<string, unknown>),
             clearLogs: () => void memory.lines.splice(0),
             settings

@@ -1,0 +1,64 @@
+/**
+ * Keeps the local user row in step with verified tokens, cheaply: a user seen within the last minute with the same
+ * claims costs no database round trip, so `last_seen_at` stays current to the minute without a write per request.
+ */
+import { Clock, Context, Duration, Effect, Layer } from "effect"
+import type { DbFailure } from "../core/DbResilience.js"
+import { appRole, type SupabaseClaims, type User, UserRepo } from "./UserRepo.js"
+
+export interface Options {
+  /** How long a synced row is reused for the same claims. */
+  readonly freshFor: Duration.DurationInput
+  /** Most users remembered at once; the oldest are forgotten first. */
+  readonly maxEntries: number
+}
+
+export const defaults: Options = { freshFor: Duration.minutes(1), maxEntries: 10_000 }
+
+interface Entry {
+  readonly user: User
+  readonly fingerprint: string
+  readonly syncedAt: number
+}
+
+/** What, in the claims, the row depends on: a change makes the next request write. */
+const fingerprint = (claims: SupabaseClaims) => `${claims.email ?? ""}\u0000${appRole(claims) ?? ""}`
+
+export interface Service {
+  /** The caller's row: from memory when fresh and unchanged, else upserted (created on first sight). */
+  readonly sync: (claims: SupabaseClaims) => Effect.Effect<User, DbFailure>
+}
+
+export class UserSync extends Context.Tag("domain/UserSync")<UserSync, Service>() {}
+
+export const make = (options: Options = defaults): Effect.Effect<Service, never, UserRepo> =>
+  Effect.gen(function*() {
+    const repo = yield* UserRepo
+    const freshMillis = Duration.toMillis(options.freshFor)
+    const entries = new Map<string, Entry>()
+
+    const remember = (sub: string, entry: Entry) => {
+      entries.delete(sub)
+      if (entries.size >= options.maxEntries) {
+        const oldest = entries.keys().next()
+        if (!oldest.done) entries.delete(oldest.value)
+      }
+      entries.set(sub, entry)
+    }
+
+    return {
+      sync: (claims) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const print = fingerprint(claims)
+          const known = entries.get(claims.sub)
+          if (known !== undefined && known.fingerprint === print && now - known.syncedAt < freshMillis) {
+            return Effect.succeed(known.user)
+          }
+          return Effect.tap(repo.getOrCreateFromSupabase(claims), (user) =>
+            Effect.sync(() => remember(claims.sub, { user, fingerprint: print, syncedAt: now })))
+        })
+    }
+  })
+
+export const layer = (options: Options = defaults): Layer.Layer<UserSync, never, UserRepo> =>
+  Layer.effect(UserSync, make(options))

@@ -1,0 +1,122 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import pg from "pg"
+import { inject } from "vitest"
+import { attackCorpus } from "../core/AuthFixtures.js"
+import { TestServer } from "../support/TestServer.js"
+import * as TestServerLayer from "../support/TestServer.js"
+
+const call = (path: string, init: RequestInit = {}) =>
+  Effect.flatMap(TestServer, (server) =>
+    Effect.promise(async () => {
+      const response = await fetch(`${server.url}${path}`, init)
+      const text = await response.text()
+      return { response, text, json: () => JSON.parse(text) as any }
+    }))
+
+const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } })
+
+const rowsFor = (supabaseUserId: string) =>
+  Effect.acquireUseRelease(
+    Effect.promise(async () => {
+      const client = new pg.Client({ connectionString: inject("databaseUrl") })
+      await client.connect()
+      return client
+    }),
+    (client) =>
+      Effect.promise(() =>
+        client.query("select id, email, last_seen_at from users where supabase_user_id = $1", [supabaseUserId])
+      ),
+    (client) => Effect.promise(() => client.end())
+  ).pipe(Effect.map((result) => result.rows))
+
+const standIn = Effect.map(TestServer, (server) => server.standIn!)
+
+layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", (it) => {
+  it.effect("a stand-in token gets the caller's row, created once and returned after", () =>
+    Effect.gen(function*() {
+      const issuer = yield* standIn
+      const email = `me-${randomUUID().slice(0, 8)}@example.com`
+      const user = issuer.createUser({ email, password: "password-123" })
+      const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+
+      const first = yield* call("/api/v1/me", bearer(token))
+      assert.strictEqual(first.response.status, 200)
+      const body = first.json()
+      assert.strictEqual(body.supabase_user_id, user.id)
+      assert.strictEqual(body.email, email)
+      assert.strictEqual(body.role, "user")
+      assert.isString(body.created_at)
+
+      const second = yield* call("/api/v1/me", bearer(token))
+      assert.strictEqual(second.json().id, body.id)
+      assert.strictEqual((yield* rowsFor(user.id)).length, 1)
+    }))
+
+  it.effect("concurrent first requests of a new user make exactly one row", () =>
+    Effect.gen(function*() {
+      const issuer = yield* standIn
+      const user = issuer.createUser({ email: `burst-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+      const responses = yield* Effect.all(Array.from({ length: 50 }, () => call("/api/v1/me", bearer(token))), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual([...new Set(responses.map((r) => r.response.status))], [200])
+      assert.strictEqual(new Set(responses.map((r) => r.json().id)).size, 1)
+      assert.strictEqual((yield* rowsFor(user.id)).length, 1)
+    }))
+
+  it.effect("no token, or a bad one, is a 401 envelope with WWW-Authenticate: Bearer", () =>
+    Effect.gen(function*() {
+      for (const init of [{}, bearer(""), bearer("garbage"), { headers: { authorization: "Basic dXNlcjpwYXNz" } }]) {
+        const { json, response } = yield* call("/api/v1/me", init)
+        assert.strictEqual(response.status, 401)
+        assert.strictEqual(response.headers.get("www-authenticate"), "Bearer")
+        assert.strictEqual(json().error.code, "UNAUTHORIZED")
+      }
+    }))
+
+  it.effect("every token of the attack corpus is refused with 401 over HTTP, never a 500", () =>
+    Effect.gen(function*() {
+      const issuer = yield* standIn
+      const corpus = yield* Effect.promise(() => attackCorpus(issuer, Math.floor(Date.now() / 1000)))
+      assert.isAbove(corpus.length, 20)
+      for (const attack of corpus) {
+        const { json, response, text } = yield* call("/api/v1/me", bearer(attack.token))
+        assert.strictEqual(response.status, 401, `${attack.name}: ${text}`)
+        assert.strictEqual(json().error.code, "UNAUTHORIZED", attack.name)
+      }
+    }))
+
+  it.effect("a provider outage: tokens that need the provider get 503 + Retry-After 5, known ones still work", () =>
+    Effect.gen(function*() {
+      const issuer = yield* standIn
+      const user = issuer.createUser({ email: `outage-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const cached = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+      assert.strictEqual((yield* call("/api/v1/me", bearer(cached))).response.status, 200)
+
+      yield* Effect.promise(() => issuer.setFailure({ _tag: "Refuse" }))
+      try {
+        const needsProvider = yield* Effect.promise(() => issuer.unknownKeyToken({ user: user.id }))
+        const outage = yield* call("/api/v1/me", bearer(needsProvider))
+        assert.strictEqual(outage.response.status, 503)
+        assert.strictEqual(outage.response.headers.get("retry-after"), "5")
+        assert.strictEqual(outage.json().error.code, "SERVICE_UNAVAILABLE")
+
+        const knownKey = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+        assert.strictEqual((yield* call("/api/v1/me", bearer(cached))).response.status, 200)
+        assert.strictEqual((yield* call("/api/v1/me", bearer(knownKey))).response.status, 200)
+        assert.strictEqual((yield* call("/api/v1/me", bearer("not.a.token"))).response.status, 401)
+      } finally {
+        yield* Effect.promise(() => issuer.clearFailure())
+      }
+    }))
+
+  it.effect("a request head over the limit is a 431 envelope, not a dropped connection", () =>
+    Effect.gen(function*() {
+      const { json, response } = yield* call("/api/v1/me", bearer("x".repeat(200 * 1024)))
+      assert.strictEqual(response.status, 431)
+      assert.strictEqual(json().error.code, "HEADERS_TOO_LARGE")
+    }))
+})
