@@ -2,12 +2,14 @@
 import * as AuthBench from "./auth.js"
 import * as Database from "./database.js"
 import * as Http from "./http.js"
+import * as Me from "./me.js"
 import { loadGenerator, printRows, type Row } from "./load.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },
   { name: "database", run: () => Database.run() },
-  { name: "auth", run: () => AuthBench.run() }
+  { name: "auth", run: () => AuthBench.run() },
+  { name: "me", run: () => Me.run() }
 ]
 
 const only = process.argv.slice(2)
