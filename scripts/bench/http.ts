@@ -4,31 +4,23 @@
  */
 import { fileURLToPath } from "node:url"
 import { compare, freePort, loadGenerator, measure, printRows, type Row, startServer, stopServer } from "./load.js"
-
-export const serverEnv = (port: number): Record<string, string> => ({
-  APP_ENV: "test",
-  HOST: "127.0.0.1",
-  PORT: String(port),
-  LOG_FORMAT: "json",
-  LOG_LEVEL: "info",
-  APP_VERSION: "0.1.0"
-})
+import * as BenchServer from "./server.js"
 
 export const run = async (options: { readonly seconds?: number } = {}): Promise<ReadonlyArray<Row>> => {
   const seconds = options.seconds ?? 5
-  const [oursPort, basePort] = [await freePort(), await freePort()]
-  const ours = await startServer(["--import", "tsx", "src/main.ts"], `http://127.0.0.1:${oursPort}/health`, serverEnv(oursPort))
+  const basePort = await freePort()
+  const ours = await BenchServer.start()
   const base = await startServer(["--import", "tsx", "scripts/bench/fastify.ts", String(basePort)], `http://127.0.0.1:${basePort}/health`)
   try {
     return [
       compare(
         "GET /health, full stack vs Fastify",
-        () => measure(`http://127.0.0.1:${oursPort}/health`, { seconds, connections: 50 }),
+        () => measure(`${ours.url}/health`, { seconds, connections: 50 }),
         () => measure(`http://127.0.0.1:${basePort}/health`, { seconds, connections: 50 })
       )
     ]
   } finally {
-    await Promise.all([stopServer(ours), stopServer(base)])
+    await Promise.all([ours.stop(), stopServer(base)])
   }
 }
 

@@ -14,6 +14,7 @@ import { Context, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Http from "node:http"
 import type { Duplex } from "node:stream"
 import { Lifecycle } from "./Lifecycle.js"
+import * as NodeHttpAdapter from "./NodeHttpAdapter.js"
 import * as RequestId from "./RequestId.js"
 import * as RequestPipeline from "./RequestPipeline.js"
 
@@ -57,7 +58,7 @@ export const layerListen = (options: ListenOptions) =>
     Effect.gen(function*() {
       const server = Http.createServer({ maxHeaderSize: options.maxHeaderBytes ?? 128 * 1024 })
       server.on("clientError", answerClientError)
-      const httpServer = yield* NodeHttpServer.make(() => server, { host: options.host, port: options.port })
+      const httpServer = yield* NodeHttpAdapter.make(() => server, { host: options.host, port: options.port })
       return Context.make(NodeServer, server).pipe(Context.add(HttpServer.HttpServer, httpServer))
     })
   ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
