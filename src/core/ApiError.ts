@@ -2,7 +2,6 @@
  * The API's errors: one tagged class per kind, each with its status, code and headers, all rendered as the one
  * envelope `{"error":{"code","message","details"?}}`, in responses and in the OpenAPI document alike.
  */
-import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -121,7 +120,8 @@ const envelopeOf = <A extends ApiError, I extends { readonly message: string; re
     }
   ).annotations(HttpApiSchema.annotations({ status: spec.status, description: spec.message }))
 
-const bodyOf = (code: string, message: string, details: unknown): Envelope =>
+/** The envelope of an error with this code, message and details. */
+export const bodyOf = (code: string, message: string, details: unknown): Envelope =>
   details === undefined ? { error: { code, message } } : { error: { code, message, details } }
 
 /** Adds headers to the response of the current request once it is ready (how a declared error sets its headers). */
@@ -306,49 +306,6 @@ export const all = [
   JobNotFound,
   BookingConflict
 ] as const
-
-// Framework errors --------------------------------------------------------------------------------------------------
-
-/**
- * The offending fields of a request that failed schema decoding: where, and what was expected; one entry per field
- * (a field can fail several alternatives of a union, the first says it best).
- */
-export const validationDetails = (error: {
-  readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<unknown>; readonly message: string }>
-}): ReadonlyArray<{ path: string; message: string }> => {
-  const byPath = new Map<string, string>()
-  for (const issue of error.issues) {
-    const path = issue.path.map((part) => typeof part === "object" && part !== null && "key" in part ? String(part.key) : String(part)).join(".")
-    if (!byPath.has(path)) byPath.set(path, issue.message)
-  }
-  return [...byPath].map(([path, message]) => ({ path, message }))
-}
-
-/**
- * `HttpApi` answers a request that fails decoding with its own 400 body; this schema takes that error's place in the
- * API so it is a 422 `VALIDATION_ERROR` envelope listing the offending fields, in responses and in the document.
- */
-export const DecodeErrorEnvelope: Schema.Schema<HttpApiDecodeError, Envelope> = Schema.transformOrFail(
-  Envelope,
-  HttpApiDecodeError,
-  {
-    strict: false,
-    decode: (envelope) =>
-      ParseResult.succeed({
-        _tag: "HttpApiDecodeError" as const,
-        message: envelope.error.message,
-        issues: Array.isArray(envelope.error.details)
-          ? envelope.error.details.map((detail: { path?: unknown; message?: unknown }) => ({
-            _tag: "Type" as const,
-            path: String(detail?.path ?? "").split(".").filter((part) => part !== ""),
-            message: String(detail?.message ?? "")
-          }))
-          : []
-      }),
-    encode: (encoded) =>
-      ParseResult.succeed(bodyOf(Validation.code, "Request validation failed", validationDetails(encoded)))
-  }
-).annotations(HttpApiSchema.annotations({ status: 422, description: "Request validation failed" }))
 
 const byStatus = new Map<number, (typeof all)[number]>(
   [BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Validation, RateLimit, Internal,

@@ -8,6 +8,7 @@ import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import { Cause, Context, Effect, type Fiber, FiberRef, HashSet, LogLevel, Option } from "effect"
+import * as ApiContract from "./ApiContract.js"
 import * as ApiError from "./ApiError.js"
 import * as Logging from "./Logging.js"
 import * as RequestId from "./RequestId.js"
@@ -46,7 +47,7 @@ const responseForCause = (
     if (ApiError.isApiError(error)) return Effect.succeed(envelopeResponse(error))
     if (ApiError.isConvertible(error)) return Effect.succeed(envelopeResponse(error[ApiError.ToApiError]()))
     if (error instanceof HttpApiDecodeError) {
-      return Effect.succeed(envelopeResponse(new ApiError.Validation({ details: ApiError.validationDetails(error) })))
+      return Effect.succeed(envelopeResponse(new ApiError.Validation({ details: ApiContract.validationDetails(error) })))
     }
     if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") {
       return Effect.succeed(envelopeResponse(new ApiError.NotFound({ message: "Route not found" })))
