@@ -1,15 +1,15 @@
 /** The reference API's HTTP server: its routes behind the core's request pipeline, drained on shutdown. */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
-import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import { AppConfig, type Settings } from "../core/AppConfig.js"
+import * as Server from "../core/Server.js"
 import { UserRepo } from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AuthenticationLive } from "./Authentication.js"
 import { MeLive } from "./Me.js"
-import * as Server from "../core/Server.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
 /** The API's routes under the configured prefix, each group with its handlers and their dependencies. */

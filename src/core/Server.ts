@@ -28,7 +28,11 @@ export interface ListenOptions {
   readonly maxHeaderBytes?: number
 }
 
-const reasons: Record<number, string> = { 400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large" }
+const reasons: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large"
+}
 
 /**
  * Requests Node refuses before they reach the app (a head too large, a malformed request line, a timeout) still
