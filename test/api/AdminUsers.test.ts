@@ -5,14 +5,10 @@ import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 
 const call = (path: string, token: string | undefined, init: RequestInit = {}) =>
-  Effect.flatMap(TestServer, (server) =>
-    Effect.promise(async () => {
-      const headers: Record<string, string> = { "content-type": "application/json" }
-      if (token !== undefined) headers.authorization = `Bearer ${token}`
-      const response = await fetch(`${server.url}/api/v1${path}`, { ...init, headers })
-      const text = await response.text()
-      return { status: response.status, text, json: () => JSON.parse(text) as any }
-    }))
+  TestServerLayer.request(`/api/v1${path}`, {
+    ...init,
+    headers: { "content-type": "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+  })
 
 /** A token for a fresh user of the stand-in; an admin when `admin` (the role lives in `app_metadata`). */
 const tokenFor = (admin: boolean) =>

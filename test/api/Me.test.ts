@@ -7,13 +7,7 @@ import { attackCorpus } from "../core/AuthFixtures.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 
-const call = (path: string, init: RequestInit = {}) =>
-  Effect.flatMap(TestServer, (server) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${server.url}${path}`, init)
-      const text = await response.text()
-      return { response, text, json: () => JSON.parse(text) as any }
-    }))
+const call = TestServerLayer.request
 
 const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } })
 

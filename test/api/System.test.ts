@@ -2,15 +2,9 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Readiness } from "../../src/core/Readiness.js"
 import { Health, Ready } from "../../src/api/SystemGroup.js"
-import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 
-const get = (path: string) =>
-  Effect.flatMap(TestServer, (server) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${server.url}${path}`)
-      return { response, text: await response.text() }
-    }))
+const get = (path: string) => TestServerLayer.request(path)
 
 layer(TestServerLayer.layer({ env: { APP_VERSION: "9.9.9" } }), { excludeTestServices: true })("system routes", (it) => {
   it.effect("GET /health reports status, version and environment, in the documented shape", () =>

@@ -102,13 +102,7 @@ const ServerLive = TestServerLayer.layer({
   env: { MAX_BODY_BYTES: "1024", CORS_ORIGINS: "https://app.example" }
 })
 
-const request = (path: string, init: RequestInit = {}) =>
-  Effect.flatMap(TestServer, (server) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${server.url}${path}`, init)
-      const text = await response.text()
-      return { response, text, json: () => JSON.parse(text) as any }
-    }))
+const { request } = TestServerLayer
 
 const safeId = fc.stringMatching(/^[A-Za-z0-9._-]{1,128}$/)
 const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) })

@@ -82,3 +82,19 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
       )
     })
   )
+
+export interface Reply {
+  readonly response: Response
+  readonly status: number
+  readonly text: string
+  readonly json: () => any
+}
+
+/** A request to the running test server, its body read. */
+export const request = (path: string, init: RequestInit = {}): Effect.Effect<Reply, never, TestServer> =>
+  Effect.flatMap(TestServer, (server) =>
+    Effect.promise(async () => {
+      const response = await fetch(`${server.url}${path}`, init)
+      const text = await response.text()
+      return { response, status: response.status, text, json: () => JSON.parse(text) }
+    }))
