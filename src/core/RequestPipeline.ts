@@ -91,15 +91,16 @@ export const make = (options: Options) => {
   const anyOrigin = options.corsOrigins.includes("*")
   const origins = new Set(options.corsOrigins)
   const isAllowedOrigin = (origin: string) => anyOrigin || origins.has(origin)
-  const credentials = options.corsAllowCredentials ? "true" : undefined
+  // `*` never comes with credentials: echoing any origin with credentials would hand every site the user's session.
+  const credentials = options.corsAllowCredentials && !anyOrigin
 
   const corsHeaders = (origin: string): Record<string, string> => {
     const headers: Record<string, string> = {
-      "access-control-allow-origin": anyOrigin && credentials === undefined ? "*" : origin,
+      "access-control-allow-origin": anyOrigin ? "*" : origin,
       "access-control-expose-headers": exposedHeaders,
       vary: "Origin"
     }
-    if (credentials !== undefined) headers["access-control-allow-credentials"] = credentials
+    if (credentials) headers["access-control-allow-credentials"] = "true"
     return headers
   }
 

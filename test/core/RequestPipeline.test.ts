@@ -309,3 +309,12 @@ layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
       assert.strictEqual(refused.json().error.code, "FORBIDDEN")
     }))
 })
+
+layer(TestServerLayer.layer({ env: { CORS_ORIGINS: "*" } }), { excludeTestServices: true })("CORS for any origin", (it) => {
+  it.effect("`*` answers any origin, without credentials", () =>
+    Effect.gen(function*() {
+      const { response } = yield* request("/health", { headers: { origin: "https://anywhere.example" } })
+      assert.strictEqual(response.headers.get("access-control-allow-origin"), "*")
+      assert.isNull(response.headers.get("access-control-allow-credentials"))
+    }))
+})

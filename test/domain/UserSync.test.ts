@@ -65,7 +65,7 @@ describe("UserSync", () => {
       })))
 
   it.effect.prop(
-    "memory stays bounded: never more round trips saved than users remembered",
+    "a bounded memory: within capacity each user costs one round trip, beyond it never more than one per request",
     [fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 200 })],
     ([visits]) =>
       withSync({ freshFor: "1 minute", maxEntries: 8 }, (sync, calls) =>
