@@ -1,7 +1,9 @@
 /**
  * Benchmark: `select 1` and a one-row upsert through `MainDb` with `withTransientRetry`, against a raw `pg` pool of
- * the same size, in alternating rounds of the same run (so both see the same machine load). Creates and drops a
- * database of its own on the Postgres at TEST_POSTGRES_ADMIN_URL (default postgres://postgres@127.0.0.1:5432).
+ * the same size, in alternating rounds of the same run (so both see the same machine load). Each case is measured
+ * twice: operations per second, and CPU time of this process per operation, which a loaded machine disturbs less.
+ * Creates and drops a database of its own on the Postgres at TEST_POSTGRES_ADMIN_URL (default
+ * postgres://postgres@127.0.0.1:5432).
  *
  *   node --import tsx scripts/bench/database.ts
  */
@@ -16,12 +18,13 @@ import { createTestDatabase } from "../../test/support/database.js"
 
 export interface Row {
   readonly name: string
-  /** Operations per second through MainDb + withTransientRetry. */
+  /** Through MainDb + withTransientRetry: operations per second, or CPU microseconds per operation (`unit`). */
   readonly ours: number
-  /** Operations per second through a raw pg pool of the same size. */
+  /** The same through a raw pg pool of the same size. */
   readonly baseline: number
-  /** ours / baseline */
+  /** Higher is better: ours / baseline for operations per second, baseline / ours for CPU per operation. */
   readonly ratio: number
+  readonly unit?: string
 }
 
 export interface Options {
@@ -139,26 +142,40 @@ export const run = async (options: Options = {}): Promise<ReadonlyArray<Row>> =>
 
     const rows: Array<Row> = []
     for (const c of cases) {
-      let ours = 0
-      let baseline = 0
+      const ours = { operations: 0, cpuMicros: 0 }
+      const baseline = { operations: 0, cpuMicros: 0 }
+      const measure = async (side: typeof ours, round: (millis: number) => Promise<number>) => {
+        const cpu = process.cpuUsage()
+        side.operations += await round(roundMillis)
+        const used = process.cpuUsage(cpu)
+        side.cpuMicros += used.user + used.system
+      }
       for (let round = 0; round < rounds; round++) {
         // Alternate which side goes first, so neither always runs on the warmer machine.
         if (round % 2 === 0) {
-          ours += await c.ours(roundMillis)
-          baseline += await c.baseline(roundMillis)
+          await measure(ours, c.ours)
+          await measure(baseline, c.baseline)
         } else {
-          baseline += await c.baseline(roundMillis)
-          ours += await c.ours(roundMillis)
+          await measure(baseline, c.baseline)
+          await measure(ours, c.ours)
         }
       }
       const seconds = (rounds * roundMillis) / 1000
-      const oursRate = ours / seconds
-      const baselineRate = baseline / seconds
+      const oursRate = ours.operations / seconds
+      const baselineRate = baseline.operations / seconds
+      const oursCpu = ours.cpuMicros / ours.operations
+      const baselineCpu = baseline.cpuMicros / baseline.operations
       rows.push({
         name: c.name,
         ours: Math.round(oursRate),
         baseline: Math.round(baselineRate),
         ratio: Math.round((oursRate / baselineRate) * 100) / 100
+      }, {
+        name: `${c.name} CPU`,
+        ours: Math.round(oursCpu * 10) / 10,
+        baseline: Math.round(baselineCpu * 10) / 10,
+        ratio: Math.round((baselineCpu / oursCpu) * 100) / 100,
+        unit: "µs CPU/op; ratio raw/ours"
       })
     }
     return rows
@@ -173,8 +190,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   run().then(
     (rows) => {
       for (const row of rows) {
+        const unit = row.unit === undefined ? "ops/s" : "µs/op"
         console.log(
-          `${row.name.padEnd(20)} ours ${String(row.ours).padStart(7)} ops/s   raw pg ${String(row.baseline).padStart(7)} ops/s   ratio ${row.ratio.toFixed(2)}`
+          `${row.name.padEnd(24)} ours ${String(row.ours).padStart(7)} ${unit}   raw pg ${String(row.baseline).padStart(7)} ${unit}   ratio ${row.ratio.toFixed(2)}`
         )
       }
     },

@@ -1,7 +1,8 @@
 /**
  * The database: `MainDb` for request traffic and `BgDb` for background work and streams, two `SqlClient`s on
  * `@effect/sql-pg`, each with its own pool, application name, size, acquire timeout and statement timeout.
- * Queries use unnamed statements only, so everything works through PgBouncer in transaction pooling mode.
+ * Queries use unnamed statements only, so everything works through PgBouncer in transaction pooling mode. A
+ * statement outside a transaction runs straight on the pool (see `DatabaseClient`).
  *
  *   const sql = yield* MainDb
  *   const rows = yield* sql`select id from users where email = ${email}`
@@ -11,6 +12,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import type pg from "pg"
 import { AppConfig, type Settings } from "./AppConfig.js"
+import * as DatabaseClient from "./DatabaseClient.js"
 import * as DatabaseEmbedded from "./DatabaseEmbedded.js"
 import * as DatabasePool from "./DatabasePool.js"
 import { Readiness } from "./Readiness.js"
@@ -59,9 +61,10 @@ const closePool = (pool: pg.Pool) =>
 
 /** A client over a pool of its own, which is closed with the scope. */
 export const makeClient = (options: PoolOptions): Effect.Effect<PgClient.PgClient, never, Scope.Scope> =>
-  PgClient.fromPool({
-    acquire: Effect.acquireRelease(Effect.sync(() => DatabasePool.make(poolConfig(options))), closePool),
-    applicationName: options.applicationName
+  Effect.gen(function*() {
+    const pool = yield* Effect.acquireRelease(Effect.sync(() => DatabasePool.make(poolConfig(options))), closePool)
+    const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName: options.applicationName })
+    return DatabaseClient.make(client, pool)
   }).pipe(
     // The pool is built synchronously and never fails: the only failure fromPool knows is its acquire's.
     Effect.orDie,

@@ -1,8 +1,8 @@
 /**
  * The `pg` pool under `MainDb` and `BgDb`. Two things plain `pg` does not do: a connection whose query failed
- * because the connection itself broke is destroyed rather than handed to the next caller, and a statement that
- * outlives the statement timeout is cancelled even where the server never saw the setting (PgBouncer ignores the
- * `statement_timeout` startup parameter).
+ * because the connection itself broke (or whose statement was cancelled) is destroyed rather than handed to the
+ * next caller, and a statement that outlives the statement timeout is cancelled even where the server never saw the
+ * setting (PgBouncer ignores the `statement_timeout` startup parameter).
  */
 import * as Net from "node:net"
 import pg from "pg"
@@ -78,13 +78,32 @@ export class AppClient extends pg.Client {
   declare readonly processID: number | null
   declare readonly secretKey: number | null
 
-  /** The error that left this connection unusable, if one did: the pool then destroys it on release. */
-  broken: Error | undefined = undefined
+  /**
+   * Why this connection must not be handed to another caller, if it must not: the error that broke it, or the
+   * cancel of its statement. The pool destroys it on release.
+   */
+  unusable: Error | undefined = undefined
   private readonly watchdogMillis: number | undefined
 
   constructor(config?: AppClientConfig) {
     super(config)
     this.watchdogMillis = config?.watchdogMillis
+    // Checked out, a client has no error listener of the pool's, and an error event without one would crash the
+    // process; the statement running then fails on its own with the same error.
+    this.on("error", (error: Error) => {
+      this.unusable ??= error
+    })
+  }
+
+  /**
+   * Cancels the running statement of a caller that gave up on it. The cancel travels on a connection of its own and
+   * may land after the statement has ended, so this connection is not handed to anyone else: released, it is closed.
+   */
+  cancelStatement(): void {
+    this.unusable ??= new Error("Statement cancelled by its caller")
+    if (this.processID !== null && this.secretKey !== null) {
+      sendCancel(this.host, this.port, this.processID, this.secretKey)
+    }
   }
 
   override query(...args: Array<any>): any {
@@ -113,7 +132,7 @@ export class AppClient extends pg.Client {
     let watchdog: ReturnType<typeof setTimeout> | undefined
     const query = new pg.Query(config, values, (error: Error | undefined, value: unknown) => {
       if (watchdog !== undefined) clearTimeout(watchdog)
-      if (error && this.broken === undefined && breaksConnection(error)) this.broken = error
+      if (error && this.unusable === undefined && breaksConnection(error)) this.unusable = error
       settle(error, value)
     })
     if (this.watchdogMillis !== undefined) {
@@ -136,7 +155,7 @@ type ConnectCallback = (
   done: (release?: any) => void
 ) => void
 
-/** Hands out clients whose `release` destroys the connection instead of pooling it once it is broken. */
+/** Hands out clients whose `release` destroys the connection instead of pooling it once it is unusable. */
 class AppPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>
   override connect(callback: ConnectCallback): void
@@ -154,10 +173,13 @@ class AppPool extends pg.Pool {
 }
 
 const guardRelease = (client: pg.PoolClient, done: (release?: any) => void): (release?: any) => void => {
-  const release = (error?: Error | boolean) =>
-    done(error || (client instanceof AppClient ? client.broken : undefined))
-  client.release = release
-  return release
+  client.release = (error?: Error | boolean) => done(error || (client instanceof AppClient ? client.unusable : undefined))
+  return client.release
+}
+
+/** Cancels the statement running on a client of a pool made here (see `AppClient.cancelStatement`). */
+export const cancelStatement = (client: pg.ClientBase): void => {
+  if (client instanceof AppClient) client.cancelStatement()
 }
 
 /** A pool for `config`; idle-client errors are handled by the pool (it drops the client), so they are not fatal. */

@@ -1,0 +1,127 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Option, Stream, Tracer } from "effect"
+import { MainDb } from "../../src/core/Database.js"
+import { ensureSharedPgBouncer } from "../support/pgbouncer.js"
+import { backends, eventually, layerPools, layerTestDb, TestDb, uniqueAppName } from "./DatabaseFixtures.js"
+
+/** The native tracer, with every span it makes kept for the test to read. */
+const recordingTracer = Effect.map(Effect.tracer, (native) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (...args) => {
+      const span = native.span(...args)
+      spans.push(span)
+      return span
+    },
+    context: native.context
+  })
+  return { tracer, spans }
+})
+
+describe("DatabaseClient", () => {
+  layer(layerTestDb("dbclient"), { timeout: Duration.seconds(60), excludeTestServices: true })((it) => {
+    it.effect("a statement on its own keeps the library's API: helpers, fragments, unsafe, values, stream, several statements", () =>
+      Effect.gen(function*() {
+        const db = yield* TestDb
+        yield* Effect.gen(function*() {
+          const sql = yield* MainDb
+          yield* sql`create table client_items (id int primary key, label text not null)`
+          yield* sql`insert into client_items ${sql.insert([{ id: 1, label: "a" }, { id: 2, label: "b" }])}`
+          const filter = sql`id in ${sql.in([1, 2])}`
+          assert.deepStrictEqual(
+            yield* sql`select label from ${sql("client_items")} where ${filter} order by id`,
+            [{ label: "a" }, { label: "b" }]
+          )
+          assert.deepStrictEqual(yield* sql.unsafe("select label from client_items where id = $1", [2]), [{ label: "b" }])
+          assert.deepStrictEqual(yield* sql`select id, label from client_items order by id`.values, [[1, "a"], [2, "b"]])
+          assert.deepStrictEqual(
+            Chunk.toReadonlyArray(yield* Stream.runCollect(sql`select id from client_items order by id`.stream)),
+            [{ id: 1 }, { id: 2 }]
+          )
+          // A text of several statements answers with the rows of each.
+          const several: ReadonlyArray<unknown> = yield* sql`select 1 as a; select 2 as b`
+          assert.deepStrictEqual(several, [[{ a: 1 }], [{ b: 2 }]])
+          // A statement run twice is compiled once and gives the same rows both times.
+          const count = sql<{ n: number }>`select count(*)::int as n from client_items`
+          assert.deepStrictEqual([yield* count, yield* count], [[{ n: 2 }], [{ n: 2 }]])
+          // In a transaction every statement runs on the transaction's connection.
+          const pids = yield* sql.withTransaction(
+            Effect.all([sql<{ pid: number }>`select pg_backend_pid() as pid`, sql.unsafe<{ pid: number }>("select pg_backend_pid() as pid")])
+          )
+          assert.strictEqual(pids[0][0]?.pid, pids[1][0]?.pid)
+        }).pipe(Effect.provide(layerPools(db.url, uniqueAppName("api"))))
+      }))
+
+    for (const via of ["direct", "pgbouncer"] as const) {
+      it.effect(`interrupted while it runs, a statement is cancelled and its connection closed (${via})`, () =>
+        Effect.gen(function*() {
+          const db = yield* TestDb
+          if (via === "pgbouncer") yield* Effect.promise(() => ensureSharedPgBouncer())
+          const app = uniqueAppName("interrupt")
+          yield* Effect.gen(function*() {
+            const sql = yield* MainDb
+            const before = yield* sql<{ pid: number }>`select pg_backend_pid() as pid`
+            const sleeper = yield* Effect.fork(sql`select pg_sleep(30)`)
+            yield* eventually(
+              backends(db.url, db.name, [`${app}_main`]),
+              (rows) => rows.some((row) => row.state === "active")
+            )
+            yield* Fiber.interrupt(sleeper)
+            // One connection: the next statement waits for the cancelled one to end, seconds rather than 30.
+            const [after] = yield* sql<{ pid: number }>`select pg_backend_pid() as pid`.pipe(
+              Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("the statement was not cancelled") })
+            )
+            // Directly, the pool's connection is its backend: a new one, the cancelled one having been closed.
+            if (via === "direct") assert.notStrictEqual(after?.pid, before[0]?.pid)
+          }).pipe(
+            Effect.provide(layerPools(via === "direct" ? db.url : db.urlViaPgBouncer, app, { main: { size: 1 } }))
+          )
+        }))
+    }
+
+    it.effect("interrupted while it waits for a connection, a statement takes none: the next caller gets it", () =>
+      Effect.gen(function*() {
+        const db = yield* TestDb
+        yield* Effect.gen(function*() {
+          const sql = yield* MainDb
+          const holder = yield* Effect.fork(sql`select pg_sleep(0.5)`)
+          const waiter = yield* Effect.fork(sql`select 1`)
+          yield* Effect.sleep(Duration.millis(100))
+          yield* Fiber.interrupt(waiter)
+          yield* Fiber.join(holder)
+          // Had the waiter kept the connection handed to it, this would fail at the acquire timeout.
+          assert.deepStrictEqual(yield* sql`select 2 as n`, [{ n: 2 }])
+        }).pipe(
+          Effect.provide(layerPools(db.url, uniqueAppName("wait"), { main: { size: 1, acquireTimeout: "2 seconds" } }))
+        )
+      }))
+
+    it.effect("a statement has a `sql.execute` span within a traced operation, and none on its own", () =>
+      Effect.gen(function*() {
+        const db = yield* TestDb
+        const { spans, tracer } = yield* recordingTracer
+        yield* Effect.gen(function*() {
+          const sql = yield* MainDb
+          yield* sql`select 1 as alone`
+          yield* Effect.withSpan(sql`select 1 as traced`, "operation")
+          yield* Effect.withSpan(sql`select 1 as untraced`, "operation").pipe(Effect.withTracerEnabled(false))
+        }).pipe(Effect.provide(layerPools(db.url, uniqueAppName("span"))), Effect.withTracer(tracer))
+        const statements = spans.filter((span) => span.name === "sql.execute")
+        assert.strictEqual(statements.length, 1)
+        const [span] = statements
+        assert.isDefined(span)
+        assert.strictEqual(span.kind, "client")
+        // The traced operation's span: with the tracer disabled, the other is a no-op span the tracer never sees.
+        assert.strictEqual(Option.getOrUndefined(span.parent), spans.find((span) => span.name === "operation"))
+        assert.deepStrictEqual(Object.fromEntries(span.attributes), {
+          "db.system.name": "postgresql",
+          "db.namespace": db.name,
+          "server.address": "127.0.0.1",
+          "server.port": 5432,
+          "db.operation.name": "execute",
+          "db.query.text": "select 1 as traced"
+        })
+        assert.strictEqual(span.status._tag, "Ended")
+      }))
+  })
+})
