@@ -11,7 +11,7 @@ const main = Effect.gen(function*() {
   yield* Effect.gen(function*() {
     const settings = yield* DevIssuer.resolve(loaded)
     yield* Layer.launch(Http.layer(settings).pipe(Layer.provide(CoreLive.layer(settings))))
-  }).pipe(Effect.scoped, Effect.provide(CoreLive.logger(loaded)))
+  }).pipe(Effect.scoped, Effect.provide(CoreLive.observability(loaded)))
 }).pipe(
   Effect.tapErrorTag("ConfigLoadError", (error) => Effect.sync(() => process.stderr.write(`${error.message}\n`)))
 )

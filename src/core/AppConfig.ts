@@ -72,6 +72,8 @@ export interface Settings {
   }
   readonly features: { readonly docsEnabled: boolean; readonly websocketsEnabled: boolean }
   readonly logging: { readonly level: LogLevel.LogLevel; readonly format: LogFormat }
+  /** Spans for `Effect.fn`, SQL statements and HTTP requests; off unless a tracer is wired in to export them. */
+  readonly tracingEnabled: boolean
   readonly auth: Auth.Tunables
   readonly httpClients: { readonly [N in HttpClients.Name]: HttpClients.Limits }
   readonly sse: {
@@ -299,6 +301,7 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     notifications,
     features,
     logging,
+    tracingEnabled: Config.boolean("TRACING_ENABLED").pipe(Config.withDefault(false)),
     auth: Auth.config,
     httpClients: HttpClients.config,
     sse

@@ -10,14 +10,21 @@ import * as Logging from "./Logging.js"
 import * as Migrations from "./Migrations.js"
 import * as Readiness from "./Readiness.js"
 
-/** Our logger in place of Effect's; provide it to everything that logs, the main program included. */
-export const logger = (settings: Settings) =>
-  Logging.layer({
-    format: settings.logging.format,
-    level: settings.logging.level,
-    sink: Logging.stdoutSink(),
-    colour: Logging.wantsColour()
-  })
+/**
+ * Our logger in place of Effect's, and tracing on or off: provide it around everything, the main program included
+ * (both are fiber settings, inherited by every fiber started inside). With tracing off, `Effect.fn` and SQL
+ * statements skip making spans that nothing would export.
+ */
+export const observability = (settings: Settings, sink: Logging.Sink = Logging.stdoutSink()) =>
+  Layer.merge(
+    Logging.layer({
+      format: settings.logging.format,
+      level: settings.logging.level,
+      sink,
+      colour: Logging.wantsColour()
+    }),
+    Layer.setTracerEnabled(settings.tracingEnabled)
+  )
 
 /**
  * Built bottom-up and released top-down: settings, lifecycle, readiness and the HTTP clients first, then the

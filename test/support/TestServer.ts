@@ -59,7 +59,10 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
         }
       })
       const memory = Logging.memorySink()
-      const logger = Logging.layer({ format: "json", sink: memory.sink, level: options.logLevel ?? LogLevel.Debug })
+      const observability = CoreLive.observability(
+        { ...settings, logging: { format: "json", level: options.logLevel ?? LogLevel.Debug } },
+        memory.sink
+      )
       const running = Layer.effect(
         TestServer,
         Effect.map(NodeServer, (server) => {
@@ -78,7 +81,7 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
       return running.pipe(
         Layer.provide(server),
         Layer.provideMerge(CoreLive.layer(settings)),
-        Layer.provide(logger)
+        Layer.provide(observability)
       )
     })
   )
