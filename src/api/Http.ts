@@ -1,8 +1,8 @@
 /** The reference API's HTTP server: its routes behind the core's request pipeline, drained on shutdown. */
-import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
 import { AppConfig, type Settings } from "../core/AppConfig.js"
+import * as HttpApiRoutes from "../core/HttpApiRoutes.js"
 import * as Server from "../core/Server.js"
 import { UserRepo } from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
@@ -16,7 +16,7 @@ import { SystemRoutes } from "./SystemRoutes.js"
 const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
-    return HttpLayerRouter.addHttpApi(api).pipe(
+    return HttpApiRoutes.layer(api).pipe(
       Layer.provide([MeLive(api), AdminUsersLive(api)]),
       Layer.provide(AuthenticationLive),
       Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.Default)))
@@ -43,7 +43,8 @@ export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<nev
       Server.serve(Layer.merge(Routes, extraRoutes), {
         corsOrigins: settings.cors.origins,
         corsAllowCredentials: settings.cors.allowCredentials,
-        maxBodyBytes: settings.server.maxBodyBytes
+        maxBodyBytes: settings.server.maxBodyBytes,
+        tracing: settings.tracingEnabled
       })
     ),
     Layer.provideMerge(Server.layerListen({

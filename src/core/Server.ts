@@ -67,11 +67,13 @@ export const layerListen = (options: ListenOptions) =>
     })
   ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
 
-export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"> {}
+export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"> {
+  /** A span per request (`TRACING_ENABLED`, default off): without an exporter it only costs time per request. */
+  readonly tracing?: boolean
+}
 
 /**
  * Serves `routes` (an `HttpLayerRouter` app) with the request pipeline around every route, unknown ones included.
- * The platform's tracer is off: with no exporter configured it only costs time on every request.
  */
 export const serve = <A, E, R>(routes: Layer.Layer<A, E, R>, options: ServeOptions) =>
   HttpLayerRouter.serve(
@@ -97,7 +99,7 @@ export const serve = <A, E, R>(routes: Layer.Layer<A, E, R>, options: ServeOptio
     Layer.provide(
       Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(options.maxBodyBytes)))
     ),
-    HttpMiddleware.withTracerDisabledWhen(() => true)
+    HttpMiddleware.withTracerDisabledWhen(() => options.tracing !== true)
   )
 
 const connectionCount = (server: Http.Server) =>
