@@ -2,6 +2,7 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Schema } from "effect"
 import type { User } from "../domain/UserRepo.js"
 import type { ServedApi } from "./Api.js"
@@ -32,6 +33,22 @@ export class MeGroup extends HttpApiGroup.make("me")
   .middleware(Authentication)
 {}
 
+const encodeView = Schema.encodeSync(UserView)
+
+/**
+ * The 200 response for a row, encoded once per row object: `UserSync` hands out the same object while the row is
+ * fresh, so a caller's repeated requests skip the schema encoding and the JSON serialization.
+ */
+const responses = new WeakMap<User, HttpServerResponse.HttpServerResponse>()
+const responseFor = (user: User): HttpServerResponse.HttpServerResponse => {
+  let response = responses.get(user)
+  if (response === undefined) {
+    response = HttpServerResponse.unsafeJson(encodeView(toView(user)))
+    responses.set(user, response)
+  }
+  return response
+}
+
 export const MeLive = (api: ServedApi) =>
   HttpApiBuilder.group(api, "me", (handlers) =>
-    handlers.handle("me", () => Effect.map(CurrentUser, ({ user }) => toView(user))))
+    handlers.handleRaw("me", () => Effect.map(CurrentUser, ({ user }) => responseFor(user))))

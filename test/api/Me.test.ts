@@ -1,8 +1,9 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { inject } from "vitest"
+import { UserView } from "../../src/api/Me.js"
 import { attackCorpus } from "../core/AuthFixtures.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
@@ -37,7 +38,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
 
       const first = yield* call("/api/v1/me", bearer(token))
       assert.strictEqual(first.response.status, 200)
+      assert.strictEqual(first.response.headers.get("content-type"), "application/json")
       const body = first.json()
+      // The body is encoded once per row and reused: it must still be the documented `User`.
+      Schema.decodeUnknownSync(UserView)(body)
       assert.strictEqual(body.supabase_user_id, user.id)
       assert.strictEqual(body.email, email)
       assert.strictEqual(body.role, "user")
