@@ -15,17 +15,10 @@ import * as DbResilience from "../../src/core/DbResilience.js"
 import * as Lifecycle from "../../src/core/Lifecycle.js"
 import * as Readiness from "../../src/core/Readiness.js"
 import { createTestDatabase } from "../../test/support/database.js"
+import type { Row } from "./load.js"
 
-export interface Row {
-  readonly name: string
-  /** Through MainDb + withTransientRetry: operations per second, or CPU microseconds per operation (`unit`). */
-  readonly ours: number
-  /** The same through a raw pg pool of the same size. */
-  readonly baseline: number
-  /** Higher is better: ours / baseline for operations per second, baseline / ours for CPU per operation. */
-  readonly ratio: number
-  readonly unit?: string
-}
+// Rows: ours through MainDb + withTransientRetry, the baseline through a raw pg pool of the same size; operations
+// per second (ratio ours / baseline) or CPU microseconds per operation (ratio baseline / ours): higher is better.
 
 export interface Options {
   readonly poolSize?: number

@@ -10,6 +10,7 @@ import type { HttpClients } from "./HttpClients.js"
 import * as JwksCache from "./JwksCache.js"
 import { checkClaims, decodePayload, type ParsedHeader, parseHeader, Rejection, type VerifiedUser } from "./JwtClaims.js"
 import { digest, TokenCache } from "./TokenCache.js"
+import type { Settings } from "./AppConfig.js"
 
 export type { JwsAlgorithm } from "./JwksCache.js"
 export { JwksUnavailable } from "./JwksCache.js"
@@ -225,14 +226,7 @@ export const layer = (options: Options): Layer.Layer<JwksVerifier, never, HttpCl
 // Configuration -----------------------------------------------------------------------------------------------------
 
 /** The part of `AppConfig`'s `supabase` settings the auth layers read. */
-export interface SupabaseSettings {
-  readonly url: Option.Option<string>
-  readonly anonKey: Option.Option<Redacted.Redacted>
-  readonly serviceRoleKey: Option.Option<Redacted.Redacted>
-  readonly jwtSecret: Option.Option<Redacted.Redacted>
-  readonly audience: string
-  readonly issuer: Option.Option<string>
-}
+export type SupabaseSettings = Omit<Settings["supabase"], "devIssuerPort">
 
 /** The base URL of the provider, or the config error that says it is missing. */
 export const supabaseUrl = (supabase: Pick<SupabaseSettings, "url">): Either.Either<string, ConfigError.ConfigError> =>
