@@ -1,4 +1,7 @@
-/** Structured logging: pretty lines for a terminal or JSON lines for machines, each carrying the request id. */
+/**
+ * Structured logging: pretty lines for a terminal or JSON lines for machines, each carrying the request id. Whatever
+ * a line holds, control characters in it are escaped, so logged input can neither forge lines nor drive a terminal.
+ */
 import {
   Cause,
   type Fiber,
@@ -82,13 +85,29 @@ const messageText = (message: unknown): { text: string; extra: Readonly<Record<s
   return { text: typeof message === "string" ? message : Inspectable.format(message), extra: undefined }
 }
 
+/** `text` cut to `max` characters, the cut marked with how many were left out. */
+export const truncate = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max)}...[${text.length - max} more characters]`
+
+// C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional formatting characters.
+const controls = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const controlsButNewline = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const namedEscapes: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+const escapeOne = (c: string) => namedEscapes[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** Control characters as JSON-style escapes (`\n`, `\u001b`), on one line. */
+export const escapeControls = (text: string): string => text.replace(controls, escapeOne)
+
 const scalar = (value: unknown): string => {
-  if (typeof value === "string") return /[\s="]/.test(value) ? JSON.stringify(value) : value
+  if (typeof value === "string") return escapeControls(/[\s="]/.test(value) ? JSON.stringify(value) : value)
   if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) {
     return String(value)
   }
-  return JSON.stringify(Inspectable.toJSON(value))
+  return escapeControls(JSON.stringify(Inspectable.toJSON(value)))
 }
+
+// Lines of a cause stay lines (a stack trace), indented so none can pass for a log line of its own.
+const causeLines = (text: string): string => text.replace(controlsButNewline, escapeOne).replace(/^/gm, "  ")
 
 const levelName = (level: LogLevel.LogLevel): string => (level.label === "WARN" ? "WARN" : level.label)
 
@@ -117,7 +136,8 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
         for (const span of spans) record[`span.${span.label}_ms`] = now - span.startTime
       }
       if (causeText !== undefined) record.cause = causeText
-      sink(JSON.stringify(record))
+      // JSON escapes C0 controls itself; the rest would reach a terminal that shows the file as they are.
+      sink(escapeControls(JSON.stringify(record)))
       return
     }
     const level = levelName(logLevel)
@@ -125,12 +145,12 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
       ? `${dim}${date.toISOString().slice(11, 23)}${reset} ${colours[level] ?? ""}${level.padEnd(5)}${reset}`
       : `${date.toISOString()} ${level.padEnd(5)}`
     if (requestId !== "") line += colour ? ` ${dim}[${requestId}]${reset}` : ` [${requestId}]`
-    line += ` ${text}`
+    line += ` ${escapeControls(text)}`
     const pairs: Array<string> = []
     for (const [key, value] of annotations) pairs.push(`${key}=${scalar(value)}`)
     if (extra !== undefined) for (const key in extra) pairs.push(`${key}=${scalar(extra[key])}`)
     if (pairs.length > 0) line += colour ? ` ${dim}${pairs.join(" ")}${reset}` : ` ${pairs.join(" ")}`
-    if (causeText !== undefined) line += `\n${causeText}`
+    if (causeText !== undefined) line += `\n${causeLines(causeText)}`
     sink(line)
   })
 }

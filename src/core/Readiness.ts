@@ -1,6 +1,7 @@
 /** Readiness: the checks each layer registers (database pools, auth keys, ...) and their combined verdict for `/ready`. */
-import { Context, Duration, Effect, Layer, Ref } from "effect"
+import { Cause, Context, Duration, Effect, Inspectable, Layer, Ref } from "effect"
 import { Lifecycle } from "./Lifecycle.js"
+import * as Logging from "./Logging.js"
 
 export interface CheckResult {
   readonly name: string
@@ -25,19 +26,33 @@ export class Readiness extends Context.Tag("core/Readiness")<Readiness, {
   readonly run: Effect.Effect<Report>
 }>() {}
 
+/** What failed, in one line: the error's name and message (and its cause's), no stack: a probe polls every few seconds. */
+const failureText = (cause: Cause.Cause<unknown>): string => {
+  const parts: Array<string> = []
+  let error: unknown = Cause.squash(cause)
+  for (let depth = 0; depth < 3 && error !== undefined; depth++) {
+    parts.push(
+      error instanceof Error
+        ? `${error.name}: ${error.message}`
+        : typeof error === "string" ? error : Inspectable.format(error)
+    )
+    error = error instanceof Error ? error.cause : undefined
+  }
+  return Logging.truncate(parts.join(" <- "), 500)
+}
+
 const runOne = (check: Check, timeout: Duration.Duration): Effect.Effect<CheckResult> =>
   check.check.pipe(
     Effect.timeoutFail({ duration: timeout, onTimeout: () => "timeout" as const }),
     Effect.as<CheckResult>({ name: check.name, status: "ok" }),
-    Effect.catchAllCause((cause) =>
-      Effect.logWarning(`Readiness check ${check.name} failed`, cause).pipe(
-        Effect.as<CheckResult>({
-          name: check.name,
-          status: "failed",
-          error: cause._tag === "Fail" && cause.error === "timeout" ? "timeout" : "unavailable"
-        })
+    Effect.catchAllCause((cause) => {
+      const timedOut = cause._tag === "Fail" && cause.error === "timeout"
+      return Effect.logWarning(
+        Logging.fields("Readiness check failed", { check: check.name, error: timedOut ? "timeout" : failureText(cause) })
+      ).pipe(
+        Effect.as<CheckResult>({ name: check.name, status: "failed", error: timedOut ? "timeout" : "unavailable" })
       )
-    )
+    })
   )
 
 export const make = (options: { readonly timeout?: Duration.DurationInput } = {}) =>

@@ -20,8 +20,10 @@ export interface Running {
   readonly url: string
   /** The Supabase Auth stand-in the server trusts (unless the test gave its own SUPABASE_URL). */
   readonly standIn: SupabaseStandInServer | undefined
-  /** Every log line so far, parsed. */
+  /** Every log line so far, parsed (JSON format only). */
   readonly logs: () => ReadonlyArray<Record<string, unknown>>
+  /** Every log line so far, as written. */
+  readonly lines: () => ReadonlyArray<string>
   readonly clearLogs: () => void
   readonly settings: AppConfig.Settings
 }
@@ -34,6 +36,8 @@ export interface Options<E, R> {
   readonly standIn?: SupabaseStandInOptions
   readonly routes?: Layer.Layer<never, E, R>
   readonly logLevel?: LogLevel.LogLevel
+  /** JSON lines by default (what `logs()` parses). */
+  readonly logFormat?: "json" | "pretty"
 }
 
 export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
@@ -60,7 +64,7 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
       })
       const memory = Logging.memorySink()
       const observability = CoreLive.observability(
-        { ...settings, logging: { format: "json", level: options.logLevel ?? LogLevel.Debug } },
+        { ...settings, logging: { format: options.logFormat ?? "json", level: options.logLevel ?? LogLevel.Debug } },
         memory.sink
       )
       const running = Layer.effect(
@@ -71,6 +75,7 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
             url: `http://127.0.0.1:${address.port}`,
             standIn,
             logs: () => memory.lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+            lines: () => [...memory.lines],
             clearLogs: () => void memory.lines.splice(0),
             settings
           }
