@@ -44,13 +44,17 @@ export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<nev
         corsOrigins: settings.cors.origins,
         corsAllowCredentials: settings.cors.allowCredentials,
         maxBodyBytes: settings.server.maxBodyBytes,
+        maxJsonDepth: settings.server.maxJsonDepth,
         tracing: settings.tracingEnabled
       })
     ),
     Layer.provideMerge(Server.layerListen({
       host: settings.server.host,
       port: settings.server.port,
-      maxHeaderBytes: settings.server.maxHeaderBytes
+      maxHeaderBytes: settings.server.maxHeaderBytes,
+      headersTimeout: settings.server.headersTimeout,
+      requestTimeout: settings.server.requestTimeout,
+      maxConnections: settings.server.maxConnections
     }))
   )
 

@@ -203,6 +203,18 @@ export class NotFound extends Class<NotFound>()("NotFound", {
   message: "Not found"
 }) {}
 
+export class MethodNotAllowed extends Class<MethodNotAllowed>()("MethodNotAllowed", {
+  status: 405,
+  code: "METHOD_NOT_ALLOWED",
+  message: "Method not allowed"
+}) {}
+
+export class RequestTimeout extends Class<RequestTimeout>()("RequestTimeout", {
+  status: 408,
+  code: "REQUEST_TIMEOUT",
+  message: "Request timed out"
+}) {}
+
 export class Conflict extends Class<Conflict>()("Conflict", {
   status: 409,
   code: "CONFLICT",
@@ -213,6 +225,12 @@ export class PayloadTooLarge extends Class<PayloadTooLarge>()("PayloadTooLarge",
   status: 413,
   code: "PAYLOAD_TOO_LARGE",
   message: "Request body too large"
+}) {}
+
+export class ExpectationFailed extends Class<ExpectationFailed>()("ExpectationFailed", {
+  status: 417,
+  code: "EXPECTATION_FAILED",
+  message: "Expectation not supported"
 }) {}
 
 export class Validation extends Class<Validation>()("Validation", {
@@ -227,6 +245,12 @@ export class RateLimit extends Class<RateLimit>()("RateLimit", {
   message: "Too many requests",
   headers: retryAfterHeader(60)
 }, retryAfter) {}
+
+export class HeadersTooLarge extends Class<HeadersTooLarge>()("HeadersTooLarge", {
+  status: 431,
+  code: "HEADERS_TOO_LARGE",
+  message: "Request headers too large"
+}) {}
 
 export class Internal extends Class<Internal>()("Internal", {
   status: 500,
@@ -292,10 +316,14 @@ export const all = [
   Unauthorized,
   Forbidden,
   NotFound,
+  MethodNotAllowed,
+  RequestTimeout,
   Conflict,
   PayloadTooLarge,
+  ExpectationFailed,
   Validation,
   RateLimit,
+  HeadersTooLarge,
   Internal,
   Storage,
   ExternalService,
@@ -308,8 +336,10 @@ export const all = [
 ] as const
 
 const byStatus = new Map<number, (typeof all)[number]>(
-  [BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Validation, RateLimit, Internal,
-    ExternalService, ServiceUnavailable].map((cls) => [cls.status, cls])
+  [BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, RequestTimeout, Conflict, PayloadTooLarge,
+    ExpectationFailed, Validation, RateLimit, HeadersTooLarge, Internal, ExternalService, ServiceUnavailable].map((
+      cls
+    ) => [cls.status, cls])
 )
 
 /** The general error for a bare status (a framework error that carries nothing else); unknown statuses are 500. */

@@ -29,6 +29,10 @@ export interface Settings {
     readonly shutdownGrace: Duration.Duration
     readonly maxBodyBytes: number
     readonly maxHeaderBytes: number
+    readonly maxJsonDepth: number
+    readonly headersTimeout: Duration.Duration
+    readonly requestTimeout: Duration.Duration
+    readonly maxConnections: number
   }
   readonly serverlessEnabled: boolean
   readonly publicUrls: { readonly api: string; readonly app: string }
@@ -179,7 +183,11 @@ const server = Config.all({
   shutdownGrace: seconds("SHUTDOWN_GRACE_SECONDS").pipe(Config.withDefault(Duration.seconds(10))),
   maxBodyBytes: positiveInt("MAX_BODY_BYTES").pipe(Config.withDefault(1024 * 1024)),
   // Above Node's 16 KiB so an oversized bearer token reaches the verifier and is refused there as a 401.
-  maxHeaderBytes: positiveInt("MAX_HEADER_BYTES").pipe(Config.withDefault(128 * 1024))
+  maxHeaderBytes: positiveInt("MAX_HEADER_BYTES").pipe(Config.withDefault(128 * 1024)),
+  maxJsonDepth: positiveInt("MAX_JSON_DEPTH").pipe(Config.withDefault(64)),
+  headersTimeout: seconds("REQUEST_HEADERS_TIMEOUT_SECONDS").pipe(Config.withDefault(Duration.seconds(10))),
+  requestTimeout: seconds("REQUEST_TIMEOUT_SECONDS").pipe(Config.withDefault(Duration.seconds(30))),
+  maxConnections: positiveInt("MAX_CONNECTIONS").pipe(Config.withDefault(1000))
 })
 
 const publicUrls = (env: AppEnv) =>

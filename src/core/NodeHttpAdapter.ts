@@ -8,6 +8,8 @@
  * before forking, and writes small bodies synchronously. The semantics are the platform's: pre-response handlers,
  * error responses from `HttpServerError.causeResponse`, a per-request scope closed once the response is written
  * (unless ejected), client-abort interruption, middleware that runs after the response.
+ *
+ * Beyond the platform, and only when asked (`Options`): a request timeout, whose interruptions the app answers.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Headers from "@effect/platform/Headers"
@@ -24,9 +26,11 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import {
   Cause,
   Context,
+  Duration,
   Effect,
   Exit,
   type Fiber,
+  FiberId,
   FiberRefs,
   FiberSet,
   GlobalValue,
@@ -42,10 +46,26 @@ import type { Duplex } from "node:stream"
 import * as WS from "ws"
 import { NodeServerRequest, writeResponse } from "./NodeHttpAdapterExchange.js"
 
+export interface Options {
+  /**
+   * How long a request may take, from its headers being in to its response starting. Past it, a request whose body
+   * has not fully arrived is interrupted by `requestTimeoutFiberId`, any other by `responseTimeoutFiberId` (the app
+   * answers either), and a body still arriving after its response was written is no longer waited for: the
+   * connection is closed. A response that has started (a stream) and an upgraded socket are never cut.
+   */
+  readonly requestTimeout?: Duration.DurationInput
+}
+
+/** Interrupts a request whose body did not arrive within the request timeout. */
+export const requestTimeoutFiberId: FiberId.FiberId = FiberId.runtime(-408, 0)
+/** Interrupts a request whose response had not started within the request timeout. */
+export const responseTimeoutFiberId: FiberId.FiberId = FiberId.runtime(-503, 0)
+
 /** Listens with `evaluate()`'s server on `options` and serves apps on it until the scope closes. */
 export const make = (
   evaluate: () => Http.Server,
-  options: Net.ListenOptions
+  options: Net.ListenOptions,
+  adapterOptions: Options = {}
 ): Effect.Effect<HttpServer.HttpServer, HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
@@ -80,8 +100,12 @@ export const make = (
           const runtime = yield* Effect.runtime<never>()
           const upgrades = yield* FiberSet.make()
           const fork = forkRequest(runtime, httpApp, middleware)
+          const timeout = adapterOptions.requestTimeout === undefined
+            ? undefined
+            : Duration.toMillis(adapterOptions.requestTimeout)
           const onRequest = (nodeRequest: Http.IncomingMessage, nodeResponse: Http.ServerResponse) => {
             const fiber = fork(NodeServerRequest.make(nodeRequest, nodeResponse))
+            if (timeout !== undefined) limitRequest(nodeRequest, nodeResponse, fiber, timeout)
             // Once the response is ended the platform's listener could never fire: skip adding it.
             if (nodeResponse.writableEnded) return
             nodeResponse.on("close", () => {
@@ -91,7 +115,9 @@ export const make = (
           const onUpgrade = (nodeRequest: Http.IncomingMessage, socket: Duplex, head: Buffer) => {
             const fiber = fork(upgradeRequest(wss, nodeRequest, socket, head))
             FiberSet.unsafeAdd(upgrades, fiber)
+            const timer = timeout === undefined ? undefined : limitUpgrade(socket, fiber, timeout)
             socket.on("close", () => {
+              clearTimeout(timer)
               if (!socket.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
             })
           }
@@ -113,11 +139,39 @@ export const make = (
 /** `make` as a layer, with the platform's Node services (`NodeHttpServer.layerContext`), like `NodeHttpServer.layer`. */
 export const layer = (
   evaluate: () => Http.Server,
-  options: Net.ListenOptions
+  options: Net.ListenOptions,
+  adapterOptions?: Options
 ): Layer.Layer<
   HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>,
   HttpServerError.ServeError
-> => Layer.merge(Layer.scoped(HttpServer.HttpServer, make(evaluate, options)), NodeHttpServer.layerContext)
+> => Layer.merge(Layer.scoped(HttpServer.HttpServer, make(evaluate, options, adapterOptions)), NodeHttpServer.layerContext)
+
+/** The request timeout of one exchange (see `Options.requestTimeout`): a plain timer, no fiber of its own. */
+const limitRequest = (
+  nodeRequest: Http.IncomingMessage,
+  nodeResponse: Http.ServerResponse,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  millis: number
+) => {
+  if (nodeResponse.writableEnded && nodeRequest.complete) return
+  const timer = setTimeout(() => {
+    if (!nodeResponse.headersSent) {
+      fiber.unsafeInterruptAsFork(nodeRequest.complete ? responseTimeoutFiberId : requestTimeoutFiberId)
+    } else if (!nodeRequest.complete) {
+      // Answered (or streaming) already, and the client is still sending a body nobody reads.
+      nodeRequest.socket.destroy()
+    }
+  }, millis).unref()
+  nodeResponse.once("close", () => {
+    if (nodeRequest.complete) clearTimeout(timer)
+  })
+}
+
+/** The request timeout of an upgrade request: until the handshake or a plain response writes to the socket. */
+const limitUpgrade = (socket: Duplex, fiber: Fiber.RuntimeFiber<unknown, unknown>, millis: number) =>
+  setTimeout(() => {
+    if ((socket as Net.Socket).bytesWritten === 0) fiber.unsafeInterruptAsFork(responseTimeoutFiberId)
+  }, millis).unref()
 
 /** The platform's upgrade request: `upgrade` completes the handshake with `ws`; a plain response is written raw. */
 const upgradeRequest = (

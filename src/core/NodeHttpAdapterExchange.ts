@@ -19,16 +19,13 @@ import type * as Socket from "@effect/platform/Socket"
 import * as UrlParams from "@effect/platform/UrlParams"
 import * as NodeMultipart from "@effect/platform-node/NodeMultipart"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Cause, Chunk, Deferred, Effect, FiberId, Inspectable, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Context, Deferred, Effect, FiberId, Inspectable, Option, type Scope, Stream } from "effect"
 import type * as Http from "node:http"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import type { ReadableStream as WebReadableStream } from "node:stream/web"
+import * as JsonDepth from "./JsonDepth.js"
 
-/**
- * Runs `effect` once and shares its result with every later run, as `Effect.cached` does, without the
- * `Effect.runSync` that `Effect.cached` needs to hand back the cached effect.
- */
 /** The failure of a body read past `MaxBodySize` (its message is the platform's, which error mapping looks for). */
 export class BodyTooLarge extends Error {
   constructor(readonly maxBytes: number) {
@@ -79,6 +76,26 @@ const readBody = <E>(
     return Effect.sync(cleanup)
   })
 
+/**
+ * How deeply a JSON body may nest (none: no limit, as on the platform's server). Deeper bodies are refused before
+ * they are parsed, so nothing downstream (schema decoding, error formatting, `JSON.stringify`) meets one.
+ */
+export class MaxJsonDepth extends Context.Reference<MaxJsonDepth>()("core/NodeHttpAdapter/MaxJsonDepth", {
+  defaultValue: Option.none<number>
+}) {}
+
+/** The failure of a JSON body nested deeper than `MaxJsonDepth`. */
+export class JsonTooDeep extends Error {
+  constructor(readonly maxDepth: number) {
+    super(`JSON nested deeper than ${maxDepth} levels`)
+    this.name = "JsonTooDeep"
+  }
+}
+
+/**
+ * Runs `effect` once and shares its result with every later run, as `Effect.cached` does, without the
+ * `Effect.runSync` that `Effect.cached` needs to hand back the cached effect.
+ */
 const once = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   let result: Deferred.Deferred<A, E> | undefined
   return Effect.suspend(() => {
@@ -196,10 +213,17 @@ export class NodeServerRequest extends Inspectable.Class implements HttpServerRe
   }
 
   get json(): Effect.Effect<unknown, HttpServerError.RequestError> {
-    return Effect.tryMap(this.text, {
-      try: (text) => (text === "" ? null : JSON.parse(text) as unknown),
-      catch: this.onError
-    })
+    return Effect.flatMap(MaxJsonDepth, (maxDepth) =>
+      Effect.tryMap(this.text, {
+        try: (text) => {
+          if (text === "") return null
+          if (maxDepth._tag === "Some" && JsonDepth.textExceeds(text, maxDepth.value)) {
+            throw new JsonTooDeep(maxDepth.value)
+          }
+          return JSON.parse(text) as unknown
+        },
+        catch: this.onError
+      }))
   }
 
   get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpServerError.RequestError> {

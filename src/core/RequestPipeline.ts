@@ -7,10 +7,14 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Context, Effect, type Fiber, FiberRef, HashSet, LogLevel, Option } from "effect"
+import type * as Http from "node:http"
 import * as ApiContract from "./ApiContract.js"
 import * as ApiError from "./ApiError.js"
 import * as Logging from "./Logging.js"
+import { requestTimeoutFiberId, responseTimeoutFiberId } from "./NodeHttpAdapter.js"
+import { BodyTooLarge, JsonTooDeep } from "./NodeHttpAdapterExchange.js"
 import * as RequestId from "./RequestId.js"
 
 export interface Options {
@@ -32,9 +36,46 @@ const envelopeResponse = (error: ApiError.ApiError): HttpServerResponse.HttpServ
   return HttpServerResponse.unsafeJson(body, { status, headers })
 }
 
-const isBodyTooLarge = (defect: unknown): boolean =>
-  HttpServerError.isServerError(defect) && defect._tag === "RequestError" &&
-  (defect.cause as Error | undefined)?.message === "maxBytes exceeded"
+/** The answer to a request whose body could not be read or parsed (whether it surfaced as a failure or a defect). */
+const bodyError = (error: unknown): HttpServerResponse.HttpServerResponse | undefined => {
+  if (!HttpServerError.isServerError(error) || error._tag !== "RequestError" || error.reason !== "Decode") return undefined
+  const cause = error.cause
+  // Matched by message too: the platform's reader fails with a plain Error of that message.
+  if (cause instanceof BodyTooLarge || (cause as Error | undefined)?.message === "maxBytes exceeded") return tooLarge()
+  if (cause instanceof JsonTooDeep) return envelopeResponse(new ApiError.BadRequest({ message: cause.message }))
+  return envelopeResponse(new ApiError.BadRequest({ message: "Malformed request body" }))
+}
+
+/** The HTTP version of a request served by Node (undefined for any other request). */
+const httpVersion = (request: HttpServerRequest.HttpServerRequest): string | undefined =>
+  (NodeHttpServerRequest.toIncomingMessage(request) as Http.IncomingMessage | undefined)?.httpVersion
+
+// The expectation Node answers with `100 Continue` by itself (its own test); any other one is refused with 417.
+const continueExpectation = /(?:^|\W)100-continue(?:$|\W)/i
+
+/** A request the pipeline refuses before routing: HTTP/1.1 without `Host`, or an expectation it cannot meet. */
+const refusal = (request: HttpServerRequest.HttpServerRequest): ApiError.ApiError | undefined => {
+  if (request.headers.host === undefined && httpVersion(request) === "1.1") {
+    return new ApiError.BadRequest({ message: "Missing Host header" })
+  }
+  const expect = request.headers.expect
+  if (expect !== undefined && !continueExpectation.test(expect)) return new ApiError.ExpectationFailed()
+  return undefined
+}
+
+/** Longest request target written to the access log; a longer one is cut, and the cut is marked. */
+export const maxLoggedPathLength = 1024
+
+/**
+ * The request target as logged: never the query string (it may carry a stream ticket), never the userinfo of an
+ * absolute-form target (`http://user:pass@host/...`), at most `maxLoggedPathLength` characters.
+ */
+export const loggedPath = (url: string): string => {
+  const queryAt = url.indexOf("?")
+  let path = queryAt === -1 ? url : url.slice(0, queryAt)
+  if (path.charCodeAt(0) !== 0x2f) path = path.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/]*@/, "$1")
+  return Logging.truncate(path, maxLoggedPathLength)
+}
 
 /** The one error response for a failed request, whatever failed; unexpected failures are logged with their cause. */
 const responseForCause = (
@@ -49,6 +90,8 @@ const responseForCause = (
     if (error instanceof HttpApiDecodeError) {
       return Effect.succeed(envelopeResponse(new ApiError.Validation({ details: ApiContract.validationDetails(error) })))
     }
+    const refusedBody = bodyError(error)
+    if (refusedBody !== undefined) return Effect.succeed(refusedBody)
     if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") {
       return Effect.succeed(envelopeResponse(new ApiError.NotFound({ message: "Route not found" })))
     }
@@ -63,18 +106,20 @@ const responseForCause = (
   const defect = Cause.dieOption(cause)
   if (Option.isSome(defect)) {
     const value = defect.value
-    if (isBodyTooLarge(value)) return Effect.succeed(tooLarge())
-    if (HttpServerError.isServerError(value) && value._tag === "RequestError" && value.reason === "Decode") {
-      return Effect.succeed(envelopeResponse(new ApiError.BadRequest({ message: "Malformed request body" })))
-    }
+    const refusedBody = bodyError(value)
+    if (refusedBody !== undefined) return Effect.succeed(refusedBody)
     if (ApiError.isApiError(value)) return Effect.succeed(envelopeResponse(value))
     return unexpected(fiber, cause)
   }
-  // Only interruption is left: the client went away (nobody to answer) or the server is stopping.
-  const clientGone = HashSet.has(Cause.interruptors(cause), HttpServerError.clientAbortFiberId)
-  return Effect.succeed(
-    clientGone ? HttpServerResponse.empty({ status: 499 }) : envelopeResponse(new ApiError.ServiceUnavailable())
-  )
+  // Only interruption is left: the client went away (nobody to answer), the request ran out of time, or the server
+  // is stopping.
+  const interruptors = Cause.interruptors(cause)
+  if (HashSet.has(interruptors, HttpServerError.clientAbortFiberId)) return Effect.succeed(HttpServerResponse.empty({ status: 499 }))
+  if (HashSet.has(interruptors, requestTimeoutFiberId)) return Effect.succeed(envelopeResponse(new ApiError.RequestTimeout()))
+  if (HashSet.has(interruptors, responseTimeoutFiberId)) {
+    return Effect.succeed(envelopeResponse(new ApiError.ServiceUnavailable({ message: "The request took too long" })))
+  }
+  return Effect.succeed(envelopeResponse(new ApiError.ServiceUnavailable()))
 }
 
 const unexpected = (fiber: Fiber.RuntimeFiber<unknown, unknown>, cause: Cause.Cause<unknown>) => {
@@ -127,6 +172,7 @@ export const make = (options: Options) => {
       const requestId = RequestId.fromHeader(request.headers[RequestId.header])
       const started = performance.now()
       const origin = request.headers.origin
+      const refused = refusal(request)
 
       const finish = (response: HttpServerResponse.HttpServerResponse) => {
         // One `setHeader` per header: `setHeaders` builds a record first and costs several times as much.
@@ -134,15 +180,16 @@ export const make = (options: Options) => {
         if (origin !== undefined && isAllowedOrigin(origin)) {
           for (const [name, value] of corsHeaderList(origin)) final = HttpServerResponse.setHeader(final, name, value)
         }
-        if (options.isDraining()) final = HttpServerResponse.setHeader(final, "connection", "close")
-        const queryAt = request.url.indexOf("?")
+        // After a request refused for its framing or its pace, the connection is not reused.
+        if (options.isDraining() || final.status === 408 || refused !== undefined) {
+          final = HttpServerResponse.setHeader(final, "connection", "close")
+        }
         Logging.logNow(
           fiber,
           LogLevel.Info,
           Logging.fields("request", {
             method: request.method,
-            // Never the query string: it may carry a stream ticket.
-            path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
+            path: loggedPath(request.url),
             status: final.status,
             duration_ms: Math.round((performance.now() - started) * 100) / 100
           })
@@ -151,7 +198,9 @@ export const make = (options: Options) => {
       }
 
       let handled: App<never, R>
-      if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"]) {
+      if (refused !== undefined) {
+        handled = Effect.suspend(() => finish(envelopeResponse(refused)))
+      } else if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"]) {
         handled = Effect.suspend(() => finish(preflight(origin, request)))
       } else if (Number(request.headers["content-length"] ?? 0) > options.maxBodyBytes) {
         handled = Effect.suspend(() => finish(tooLarge()))

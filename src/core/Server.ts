@@ -10,11 +10,15 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Option, Runtime, Schedule } from "effect"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import type { Duplex } from "node:stream"
+import * as ApiError from "./ApiError.js"
 import { Lifecycle } from "./Lifecycle.js"
+import * as Logging from "./Logging.js"
 import * as NodeHttpAdapter from "./NodeHttpAdapter.js"
+import { MaxJsonDepth } from "./NodeHttpAdapterExchange.js"
 import * as RequestId from "./RequestId.js"
 import * as RequestPipeline from "./RequestPipeline.js"
 
@@ -26,48 +30,119 @@ export interface ListenOptions {
   readonly port: number
   /** Largest request head accepted (default 128 KiB); bigger ones get a 431 envelope. */
   readonly maxHeaderBytes?: number
-}
-
-const reasons: Record<number, string> = {
-  400: "Bad Request",
-  408: "Request Timeout",
-  431: "Request Header Fields Too Large"
+  /** Time a client has to send a request's head, from its first byte (default 10 s); then 408 and the connection closes. */
+  readonly headersTimeout?: Duration.DurationInput
+  /**
+   * Time a request has, from its head to the start of its response (default 30 s): a body still arriving then is
+   * answered 408, a handler still working 503. Streaming responses and upgraded sockets are not cut.
+   */
+  readonly requestTimeout?: Duration.DurationInput
+  /** Open connections (upgraded ones included) past which new ones are closed at once, unread (default: no limit). */
+  readonly maxConnections?: number
 }
 
 /**
- * Requests Node refuses before they reach the app (a head too large, a malformed request line, a timeout) still
- * get the envelope and a request id, written straight to the socket.
+ * Writes an envelope straight to a socket Node took away from the app (no request object exists for it) and ends
+ * it; with `close`, the socket is destroyed once that is flushed, whatever the client still sends.
+ */
+const writeRaw = (socket: Duplex, error: ApiError.ApiError, reason: string, close = false): void => {
+  const { body, headers, status } = ApiError.render(error)
+  const text = JSON.stringify(body)
+  let head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `content-length: ${Buffer.byteLength(text)}\r\n${RequestId.header}: ${RequestId.generate()}\r\n`
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`
+  socket.end(`${head}connection: close\r\n\r\n${text}`)
+  if (close && socket instanceof Net.Socket) socket.destroySoon()
+}
+
+/** The response Node is writing on `socket` for a request it handed to the app, if any. */
+const inFlightResponse = (socket: Duplex): Http.ServerResponse | undefined => {
+  // `_httpMessage` is how Node itself tells (its own `clientError` fallback checks the same field).
+  const message: unknown = Reflect.get(socket, "_httpMessage")
+  return message instanceof Http.ServerResponse ? message : undefined
+}
+
+/**
+ * Requests Node refuses before they reach the app (a head too large, a malformed request line, a head that took
+ * too long) still get the envelope and a request id, written straight to the socket, unless a response has
+ * started on it already (bytes in the middle of it would corrupt it).
  */
 export const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
-  if (error.code === "ECONNRESET" || !socket.writable) {
+  if (error.code === "ECONNRESET" || !socket.writable || inFlightResponse(socket)?.headersSent === true) {
     socket.destroy()
     return
   }
-  const [status, code, message] = error.code === "HPE_HEADER_OVERFLOW"
-    ? [431, "HEADERS_TOO_LARGE", "Request headers too large"] as const
-    : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-    ? [408, "REQUEST_TIMEOUT", "Request timed out"] as const
-    : [400, "BAD_REQUEST", "Malformed request"] as const
-  const body = JSON.stringify({ error: { code, message } })
-  socket.end(
-    `HTTP/1.1 ${status} ${reasons[status]}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${RequestId.header}: ${RequestId.generate()}\r\n` +
-      `connection: close\r\n\r\n${body}`
-  )
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    // The parser is still reading: a head completed later must not start a request on an ended socket.
+    writeRaw(socket, new ApiError.RequestTimeout(), "Request Timeout", true)
+    return
+  }
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    writeRaw(socket, new ApiError.HeadersTooLarge(), "Request Header Fields Too Large")
+    return
+  }
+  writeRaw(socket, new ApiError.BadRequest({ message: "Malformed request" }), "Bad Request")
 }
+
+/**
+ * `CONNECT` (a proxy's method; Node takes the socket out of HTTP for it): refused with the envelope, and the socket
+ * closed, since nothing else will ever read from or time out a socket out of HTTP.
+ */
+const answerConnect = (_request: Http.IncomingMessage, socket: Duplex): void => {
+  writeRaw(socket, new ApiError.MethodNotAllowed({ message: "CONNECT is not supported" }), "Method Not Allowed", true)
+}
+
+const defaultHeadersTimeout = Duration.seconds(10)
+const defaultRequestTimeout = Duration.seconds(30)
 
 /** Listens on `host:port` (port 0 picks a free one) and provides the platform's HTTP server services. */
 export const layerListen = (options: ListenOptions) =>
   Layer.scopedContext(
     Effect.gen(function*() {
-      const server = Http.createServer({ maxHeaderSize: options.maxHeaderBytes ?? 128 * 1024 })
+      const headersTimeout = Duration.toMillis(options.headersTimeout ?? defaultHeadersTimeout)
+      const server = Http.createServer({
+        maxHeaderSize: options.maxHeaderBytes ?? 128 * 1024,
+        headersTimeout,
+        // Node checks its timeouts on this interval: a fraction of the limit keeps the answer close to it.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(headersTimeout / 5))),
+        // The adapter's request timeout covers each request from its head to its response, bodies included.
+        requestTimeout: 0,
+        // Answered by the request pipeline (with the envelope), not by Node's bare 400.
+        requireHostHeader: false
+      })
       server.on("clientError", answerClientError)
-      const httpServer = yield* NodeHttpAdapter.make(() => server, { host: options.host, port: options.port })
+      server.on("connect", answerConnect)
+      // Expectations other than 100-continue: the request pipeline answers 417, where Node would answer a bare one.
+      server.on("checkExpectation", (request, response) => server.emit("request", request, response))
+      if (options.maxConnections !== undefined) yield* limitConnections(server, options.maxConnections)
+      const httpServer = yield* NodeHttpAdapter.make(() => server, { host: options.host, port: options.port }, {
+        requestTimeout: options.requestTimeout ?? defaultRequestTimeout
+      })
       return Context.make(NodeServer, server).pipe(Context.add(HttpServer.HttpServer, httpServer))
     })
   ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
 
+/** Past `max` open connections Node closes new ones at once; that is logged, at most every ten seconds. */
+const limitConnections = (server: Http.Server, max: number) =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    server.maxConnections = max
+    let refused = 0
+    let loggedAt: number | undefined
+    server.on("drop", () => {
+      refused++
+      const now = performance.now()
+      if (loggedAt !== undefined && now - loggedAt < 10_000) return
+      loggedAt = now
+      Runtime.runFork(runtime)(
+        Effect.logWarning(Logging.fields("Connection limit reached: new connections refused", { max_connections: max, refused }))
+      )
+      refused = 0
+    })
+  })
+
 export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"> {
+  /** How deeply a JSON body may nest (default 64): deeper ones are answered 400 before they are parsed. */
+  readonly maxJsonDepth?: number
   /** A span per request (`TRACING_ENABLED`, default off): without an exporter it only costs time per request. */
   readonly tracing?: boolean
 }
@@ -96,9 +171,10 @@ export const serve = <A, E, R>(routes: Layer.Layer<A, E, R>, options: ServeOptio
     ),
     { disableLogger: true, disableListenLog: true }
   ).pipe(
-    Layer.provide(
-      Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(options.maxBodyBytes)))
-    ),
+    Layer.provide(Layer.mergeAll(
+      Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(options.maxBodyBytes))),
+      Layer.succeed(MaxJsonDepth, Option.some(options.maxJsonDepth ?? 64))
+    )),
     HttpMiddleware.withTracerDisabledWhen(() => options.tracing !== true)
   )
 

@@ -1,12 +1,15 @@
 /**
  * Log hygiene: whatever a client sends, a log line stays one line with no control characters (in the pretty and
- * JSON formats alike); a failing readiness check is one line per poll.
+ * JSON formats alike), no credentials of a URL, and no unbounded path; a failing readiness check is one line per
+ * poll, while a 500 keeps its cause's stack.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Cause, Effect, FastCheck as fc, Logger } from "effect"
 import { randomUUID } from "node:crypto"
 import { Readiness } from "../../src/core/Readiness.js"
 import * as Logging from "../../src/core/Logging.js"
+import { loggedPath, maxLoggedPathLength } from "../../src/core/RequestPipeline.js"
+import * as RawHttp from "../support/RawHttp.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 
@@ -48,9 +51,34 @@ describe("Logging", () => {
     assert.strictEqual(record.field, text)
     assert.strictEqual(record.annotation, text)
   })
+
+  it("loggedPath: no query, no userinfo, cut (and marked) past the limit", () => {
+    assert.strictEqual(loggedPath("/a/b?ticket=secret"), "/a/b")
+    assert.strictEqual(loggedPath("http://user:pass@example.com/x?y=1"), "http://example.com/x")
+    assert.strictEqual(loggedPath("HTTPS://only-user@example.com"), "HTTPS://example.com")
+    const long = loggedPath(`/${"a".repeat(5000)}`)
+    assert.strictEqual(long, `/${"a".repeat(maxLoggedPathLength - 1)}...[${5001 - maxLoggedPathLength} more characters]`)
+  })
 })
 
 layer(TestServerLayer.layer(), { excludeTestServices: true })("logs of a running server", (it) => {
+  it.effect("an absolute-form target's credentials and a huge path never reach the access log", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer
+      const port = RawHttp.portOf(server.url)
+      server.clearLogs()
+      const absolute = yield* RawHttp.exchange(port, "GET http://admin:hunter2@example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n")
+      const long = yield* RawHttp.exchange(port, `GET /${"p".repeat(100 * 1024)} HTTP/1.1\r\nHost: t\r\n\r\n`)
+      assert.deepStrictEqual([absolute.status, long.status], [200, 404])
+      const paths = server.logs().filter((line) => line.message === "request").map((line) => String(line.path))
+      assert.strictEqual(paths[0], "http://example.com/health")
+      assert.isAtMost(paths[1]!.length, maxLoggedPathLength + 40)
+      assert.match(paths[1]!, /\.\.\.\[\d+ more characters\]$/)
+      const everything = server.lines().join("\n")
+      assert.notInclude(everything, "hunter2")
+      assert.notInclude(everything, "admin:")
+    }))
+
   it.effect("a failing readiness check logs one line per poll, without a stack", () =>
     Effect.gen(function*() {
       const server = yield* TestServer

@@ -72,10 +72,14 @@ class Items extends HttpApiGroup.make("items")
       .addError(ApiError.Unauthorized.Envelope)
       .addError(ApiError.Forbidden.Envelope)
       .addError(ApiError.NotFound.Envelope)
+      .addError(ApiError.MethodNotAllowed.Envelope)
+      .addError(ApiError.RequestTimeout.Envelope)
       .addError(ApiError.Conflict.Envelope)
       .addError(ApiError.PayloadTooLarge.Envelope)
+      .addError(ApiError.ExpectationFailed.Envelope)
       .addError(ApiError.Validation.Envelope)
       .addError(ApiError.RateLimit.Envelope)
+      .addError(ApiError.HeadersTooLarge.Envelope)
       .addError(ApiError.Internal.Envelope)
       .addError(ApiError.Storage.Envelope)
       .addError(ApiError.ExternalService.Envelope)
@@ -274,6 +278,8 @@ layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
         assert.strictEqual(errors.length, 1)
         assert.strictEqual(errors[0]!.request_id, id)
         assert.include(String(errors[0]!.cause), secret)
+        // Unlike a failed readiness check, a 500 keeps the stack of its cause.
+        assert.match(String(errors[0]!.cause), /\n\s+at /)
       }),
     { fastCheck: { numRuns: 20 } }
   )
