@@ -7,13 +7,38 @@ import * as ApiContract from "../core/ApiContract.js"
 import * as ApiError from "../core/ApiError.js"
 import { AdminUser, AuthAdmin } from "../core/AuthAdmin.js"
 import type { ServedApi } from "./Api.js"
-import { Authentication, requireAdmin } from "./Authentication.js"
+import * as JsonDepth from "../core/JsonDepth.js"
+import { AdminAuthentication } from "./Authentication.js"
+
+/**
+ * Limits of `user_metadata`, checked before anything reaches the provider: Supabase copies it into every access
+ * token of the user, and tokens longer than `JWT_MAX_TOKEN_BYTES` (8 KiB by default) are refused.
+ */
+export const userMetadataLimits = { maxBytes: 4096, maxDepth: 8 } as const
+
+const UserMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }).pipe(
+  Schema.filter((metadata) =>
+    JsonDepth.of(metadata) <= userMetadataLimits.maxDepth ||
+    `must nest at most ${userMetadataLimits.maxDepth} levels deep`
+  ),
+  Schema.filter((metadata) =>
+    Buffer.byteLength(JSON.stringify(metadata)) <= userMetadataLimits.maxBytes ||
+    `must be at most ${userMetadataLimits.maxBytes} bytes as JSON`
+  )
+)
 
 export const CreateUser = Schema.Struct({
-  email: Schema.String.pipe(Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an email address" })),
-  password: Schema.optional(Schema.String.pipe(Schema.minLength(8))),
+  // GoTrue's own limits: emails up to 255 characters, passwords up to 72 (bcrypt's).
+  email: Schema.String.pipe(
+    Schema.maxLength(255, { message: () => "must be at most 255 characters" }),
+    Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an email address" })
+  ),
+  password: Schema.optional(Schema.String.pipe(
+    Schema.minLength(8, { message: () => "must be at least 8 characters" }),
+    Schema.maxLength(72, { message: () => "must be at most 72 characters" })
+  )),
   admin: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  user_metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  user_metadata: Schema.optional(UserMetadata)
 }).annotations({ identifier: "CreateUser" })
 
 const UserId = Schema.Struct({ id: Schema.UUID })
@@ -43,12 +68,12 @@ export class AdminUsersGroup extends HttpApiGroup.make("adminUsers")
       .addSuccess(Schema.Void, { status: 204 })
       .addError(ApiError.UserNotFound.Envelope)
   )
-  .addError(ApiError.Forbidden.Envelope)
   .addError(ApiError.ExternalService.Envelope)
-  .middleware(Authentication)
+  .middleware(AdminAuthentication)
 {}
 
-const upstream = [ApiError.ServiceUnavailable, ApiError.ExternalService, ApiError.Forbidden] as const
+// The provider's 403 (our key refused) is a 502 `ExternalService`: the caller's role was checked by the middleware.
+const upstream = [ApiError.ServiceUnavailable, ApiError.ExternalService] as const
 
 export const AdminUsersLive = (api: ServedApi) =>
   HttpApiBuilder.group(api, "adminUsers", (handlers) =>
@@ -56,31 +81,19 @@ export const AdminUsersLive = (api: ServedApi) =>
       const admin = yield* AuthAdmin
       return handlers
         .handle("create", ({ payload }) =>
-          requireAdmin.pipe(
-            Effect.zipRight(admin.createUser({
-              email: payload.email,
-              email_confirm: true,
-              ...(payload.password === undefined ? {} : { password: payload.password }),
-              ...(payload.user_metadata === undefined ? {} : { user_metadata: payload.user_metadata }),
-              app_metadata: payload.admin ? { role: "admin" } : {}
-            })),
-            ApiError.declared(...upstream, ApiError.Conflict, ApiError.Validation, ApiError.BadRequest)
-          ))
+          admin.createUser({
+            email: payload.email,
+            email_confirm: true,
+            ...(payload.password === undefined ? {} : { password: payload.password }),
+            ...(payload.user_metadata === undefined ? {} : { user_metadata: payload.user_metadata }),
+            app_metadata: payload.admin ? { role: "admin" } : {}
+          }).pipe(ApiError.declared(...upstream, ApiError.Conflict, ApiError.Validation, ApiError.BadRequest)))
         .handle("list", () =>
-          requireAdmin.pipe(
-            Effect.zipRight(admin.listUsers()),
+          admin.listUsers().pipe(
             Effect.map((users) => ({ users })),
             ApiError.declared(...upstream)
           ))
-        .handle("get", ({ path }) =>
-          requireAdmin.pipe(
-            Effect.zipRight(admin.getUser(path.id)),
-            ApiError.declared(...upstream, ApiError.UserNotFound)
-          ))
-        .handle("delete", ({ path }) =>
-          requireAdmin.pipe(
-            Effect.zipRight(admin.deleteUser(path.id)),
-            ApiError.declared(...upstream, ApiError.UserNotFound)
-          ))
+        .handle("get", ({ path }) => admin.getUser(path.id).pipe(ApiError.declared(...upstream, ApiError.UserNotFound)))
+        .handle("delete", ({ path }) => admin.deleteUser(path.id).pipe(ApiError.declared(...upstream, ApiError.UserNotFound)))
     }))
 

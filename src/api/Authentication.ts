@@ -1,10 +1,13 @@
 /**
- * Bearer authentication for the API: the token is verified by the core's `Auth` (local first, the provider only
- * when local verification cannot decide), then the caller's row is synced, and both are the `CurrentUser`.
+ * Bearer authentication for the API: the `Authorization` header must be in the `Bearer` scheme, its token is
+ * verified by the core's `Auth` (local first, the provider only when local verification cannot decide), then the
+ * caller's row is synced, and both are the `CurrentUser`. Admin routes use `AdminAuthentication`, which also
+ * requires the admin role, before anything of the request body is read.
  */
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as ApiError from "../core/ApiError.js"
 import { Auth, type VerifiedUser } from "../core/Auth.js"
 import type { User } from "../domain/UserRepo.js"
@@ -19,6 +22,10 @@ export interface Caller {
 
 export class CurrentUser extends Context.Tag("api/CurrentUser")<CurrentUser, Caller>() {}
 
+// `HttpApiSecurity.bearer` documents the scheme; the token it decodes is not used (it is whatever follows the
+// header's first seven characters, whatever the scheme): the header is parsed by `Auth.verifyAuthorization`.
+const security = { bearer: HttpApiSecurity.bearer }
+
 export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("api/Authentication", {
   failure: Schema.Union(
     ApiError.Unauthorized.Envelope,
@@ -26,28 +33,50 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("api
     ApiError.DbPoolExhausted.Envelope
   ),
   provides: CurrentUser,
-  security: { bearer: HttpApiSecurity.bearer }
+  security
 }) {}
 
-export const AuthenticationLive = Layer.effect(
-  Authentication,
+/** `Authentication` for admins only: anyone else gets 403 whatever the request body, which is never read. */
+export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthentication>()("api/AdminAuthentication", {
+  failure: Schema.Union(
+    ApiError.Unauthorized.Envelope,
+    ApiError.Forbidden.Envelope,
+    ApiError.ServiceUnavailable.Envelope,
+    ApiError.DbPoolExhausted.Envelope
+  ),
+  provides: CurrentUser,
+  security
+}) {}
+
+/** Verifies the caller's `Authorization` header, lets `admit` refuse it, then syncs the caller's row. */
+const authenticator = <E>(admit: (claims: VerifiedUser) => Effect.Effect<void, E>) =>
   Effect.gen(function*() {
     const auth = yield* Auth
     const users = yield* UserSync
-    return {
-      // A missing header arrives as an empty token; `Auth` answers it as "missing".
-      bearer: (token) =>
-        auth.verifyToken(Redacted.value(token)).pipe(
-          Effect.flatMap((claims) => Effect.map(users.sync(claims), (user) => ({ user, claims }))),
-          ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
-        )
-    }
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      auth.verifyAuthorization(request.headers.authorization).pipe(
+        Effect.tap(admit),
+        Effect.flatMap((claims) => Effect.map(users.sync(claims), (user): Caller => ({ user, claims })))
+      ))
   })
+
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.map(authenticator(() => Effect.void), (authenticate) => ({
+    bearer: () =>
+      authenticate.pipe(ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted))
+  }))
 )
 
-/** Fails with 403 unless the caller's token carries the admin role (`app_metadata.role`, set by the service role). */
-export const requireAdmin: Effect.Effect<Caller, ApiError.Forbidden, CurrentUser> = Effect.flatMap(
-  CurrentUser,
-  (caller) =>
-    caller.claims.isAdmin ? Effect.succeed(caller) : Effect.fail(new ApiError.Forbidden({ message: "Admins only" }))
+const adminsOnly = (claims: VerifiedUser) =>
+  claims.isAdmin ? Effect.void : Effect.fail(new ApiError.Forbidden({ message: "Admins only" }))
+
+export const AdminAuthenticationLive = Layer.effect(
+  AdminAuthentication,
+  Effect.map(authenticator(adminsOnly), (authenticate) => ({
+    bearer: () =>
+      authenticate.pipe(
+        ApiError.declared(ApiError.Unauthorized, ApiError.Forbidden, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+      )
+  }))
 )

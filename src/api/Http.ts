@@ -8,7 +8,7 @@ import { UserRepo } from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
-import { AuthenticationLive } from "./Authentication.js"
+import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
 import { MeLive } from "./Me.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
@@ -18,7 +18,7 @@ const ApiRoutes = Layer.unwrapEffect(
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
       Layer.provide([MeLive(api), AdminUsersLive(api)]),
-      Layer.provide(AuthenticationLive),
+      Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
       Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.Default)))
     )
   })

@@ -9,9 +9,13 @@ import * as ApiError from "./ApiError.js"
 const pathPart = (part: unknown): string =>
   typeof part === "object" && part !== null && "key" in part ? String(part.key) : String(part)
 
+// Schema's default messages end with the offending value (`Expected string, actual "hunter2"`): a client's
+// password, or a megabyte of it, is never sent back.
+const withoutActual = (message: string): string => message.replace(/, actual [\s\S]*$/, "")
+
 /**
- * The offending fields of a request that failed schema decoding: where, and what was expected; one entry per field
- * (a field can fail several alternatives of a union, the first says it best).
+ * The offending fields of a request that failed schema decoding: where, and what was expected (never the value
+ * sent); one entry per field (a field can fail several alternatives of a union, the first says it best).
  */
 export const validationDetails = (error: {
   readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<unknown>; readonly message: string }>
@@ -19,7 +23,7 @@ export const validationDetails = (error: {
   const byPath = new Map<string, string>()
   for (const issue of error.issues) {
     const path = issue.path.map(pathPart).join(".")
-    if (!byPath.has(path)) byPath.set(path, issue.message)
+    if (!byPath.has(path)) byPath.set(path, withoutActual(issue.message))
   }
   return [...byPath].map(([path, message]) => ({ path, message }))
 }

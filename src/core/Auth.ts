@@ -94,9 +94,24 @@ const describe = (reason: AuthReason): Record<string, unknown> => {
   }
 }
 
+/**
+ * The token of an `Authorization` header in the `Bearer` scheme (RFC 6750: the scheme case-insensitive, one or more
+ * spaces, a b64token); a missing header is `Missing`, any other scheme or shape `Malformed`.
+ */
+export const bearerToken = (header: string | undefined): Either.Either<string, Definitive> => {
+  if (header === undefined || header === "") return Either.left(Rejection.Missing())
+  const match = bearerCredential.exec(header)
+  return match === null
+    ? Either.left(Rejection.Malformed({ detail: "not a Bearer credential" }))
+    : Either.right(match[1]!)
+}
+const bearerCredential = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+
 export interface Service {
   /** The user of a bearer token (the empty string for a missing one). */
   readonly verifyToken: (token: string) => Effect.Effect<VerifiedUser, AuthError>
+  /** The user of an `Authorization` header: only the `Bearer` scheme is accepted (`bearerToken`). */
+  readonly verifyAuthorization: (header: string | undefined) => Effect.Effect<VerifiedUser, AuthError>
   /** For `/ready`: the key set can be fetched, or a last good one is held. */
   readonly ready: Effect.Effect<void, Jwks.JwksUnavailable>
 }
@@ -268,7 +283,10 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
         })
       })
 
-    return { verifyToken, ready: verifier.ready }
+    const verifyAuthorization = (header: string | undefined) =>
+      Either.match(bearerToken(header), { onLeft: (reason) => refuse(reason), onRight: verifyToken })
+
+    return { verifyToken, verifyAuthorization, ready: verifier.ready }
   })
 
 /** `Auth` on a `JwksVerifier` the caller provides. */

@@ -7,6 +7,7 @@
  * | 404, or an id that is not a UUID (never sent) | `UserNotFound` 404 |
  * | 409; 422 `email_exists` / `phone_exists` / `user_already_exists` | `Conflict` 409 |
  * | other 422 (`weak_password`, ...) | `Validation` 422, the field in `details` |
+ * | 413 (the request is too large for the provider) | `Validation` 422 |
  * | 400 (`validation_failed`, `bad_json`, ...) | `BadRequest` 400, the provider's message |
  * | 429 | `ServiceUnavailable` 503 with the provider's `Retry-After` |
  * | refused, timeout, 408, 5xx (520-530 included) | `ServiceUnavailable` 503, `Retry-After: 5` |
@@ -220,6 +221,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             return Effect.fail(failure(operation, "Conflict", said, extra))
           }
           if (status === 422) return Effect.fail(failure(operation, "Invalid", said, extra))
+          // The caller's input is too large for the provider: a client mistake, not an outage.
+          if (status === 413) {
+            return Effect.fail(failure(operation, "Invalid", "The request is too large for the authentication provider", extra))
+          }
           if (status === 400) return Effect.fail(failure(operation, "BadRequest", said, extra))
           if (status === 429) {
             const retryAfter = retryAfterOf(response.headers["retry-after"])

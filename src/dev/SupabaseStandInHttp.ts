@@ -5,6 +5,7 @@
  */
 import { createHash, randomInt, randomUUID } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import * as JsonDepth from "../core/JsonDepth.js"
 import {
   StandInUserStore,
   SupabaseStandInError,
@@ -16,6 +17,9 @@ import {
 export type PathGroup = "jwks" | "user" | "admin" | "token" | "other"
 
 const MAX_BODY = 1024 * 1024
+// GoTrue's JSON decoder stops at 10 000 levels; JavaScript's serialiser and structuredClone overflow well before
+// that, so the stand-in refuses deeper bodies the way GoTrue refuses those (a stored user must stay serialisable).
+const MAX_DEPTH = 512
 
 export const groupOf = (path: string): PathGroup => {
   if (path === "/auth/v1/.well-known/jwks.json") return "jwks"
@@ -87,9 +91,10 @@ export const readBody = (req: IncomingMessage): Promise<string> =>
     let size = 0
     req.on("data", (chunk: Buffer) => {
       size += chunk.length
+      // Past the limit the rest is read and dropped, so the client reads the 413 instead of a reset connection.
       if (size > MAX_BODY) {
+        chunks.length = 0
         reject(new SupabaseStandInError(413, "request_too_large", "Request body too large"))
-        req.destroy()
       } else chunks.push(chunk)
     })
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
@@ -99,6 +104,7 @@ export const readBody = (req: IncomingMessage): Promise<string> =>
 export const parseJsonBody = async (req: IncomingMessage, allowEmpty = false): Promise<Body> => {
   const text = await readBody(req)
   if (text.trim() === "" && allowEmpty) return {}
+  if (JsonDepth.textExceeds(text, MAX_DEPTH)) throw badJson("exceeded max depth")
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

@@ -111,6 +111,23 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
       }
     }))
 
+  it.effect("only the Bearer scheme is accepted (any case, one or more spaces); any other is 401 with WWW-Authenticate", () =>
+    Effect.gen(function*() {
+      const issuer = yield* standIn
+      const user = issuer.createUser({ email: `scheme-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+      const as = (authorization: string) => call("/api/v1/me", { headers: { authorization } })
+      for (const authorization of [`Bearer ${token}`, `bearer ${token}`, `BEARER  ${token}`, `bEaReR   ${token}`]) {
+        assert.strictEqual((yield* as(authorization)).response.status, 200, authorization.slice(0, 10))
+      }
+      for (const scheme of ["Digest ", "Token: ", "Basic: ", "xxxxxx ", "Bearer\t", "Bearer:", "JWT    "]) {
+        const refused = yield* as(`${scheme}${token}`)
+        assert.strictEqual(refused.response.status, 401, JSON.stringify(scheme))
+        assert.strictEqual(refused.response.headers.get("www-authenticate"), "Bearer")
+        assert.strictEqual(refused.json().error.code, "UNAUTHORIZED")
+      }
+    }))
+
   it.effect("a request head over the limit is a 431 envelope, not a dropped connection", () =>
     Effect.gen(function*() {
       const { json, response } = yield* call("/api/v1/me", bearer("x".repeat(200 * 1024)))

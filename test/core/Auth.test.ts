@@ -1,6 +1,19 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import {
+  Cause,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FastCheck as fc,
+  Fiber,
+  Layer,
+  Option,
+  Redacted,
+  TestClock
+} from "effect"
 import * as ApiError from "../../src/core/ApiError.js"
 import * as Auth from "../../src/core/Auth.js"
 import * as HttpClients from "../../src/core/HttpClients.js"
@@ -398,5 +411,40 @@ describe("Auth", () => {
         assert.strictEqual(custom.verifier.reloadBudget, 2)
         assert.isTrue(Exit.isFailure(yield* Effect.exit(read({ AUTH_INTROSPECTION_BUDGET: "-1" }))))
       }))
+  })
+})
+
+describe("Auth.bearerToken", () => {
+  const b64token = fc.stringMatching(/^[A-Za-z0-9\-._~+/]+=*$/)
+  const anyCase = (word: string) =>
+    fc.array(fc.boolean(), { minLength: word.length, maxLength: word.length }).map((upper) =>
+      [...word].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join("")
+    )
+
+  it.prop("the Bearer scheme in any case, one or more spaces, a b64token: the token", [
+    anyCase("bearer"),
+    fc.integer({ min: 1, max: 4 }),
+    b64token
+  ], ([scheme, spaces, token]) => {
+    assert.deepStrictEqual(Auth.bearerToken(`${scheme}${" ".repeat(spaces)}${token}`), Either.right(token))
+  })
+
+  it.prop("any other seven characters before a token are refused as malformed", [
+    fc.string({ minLength: 7, maxLength: 7 }).filter((prefix) => !/^bearer/i.test(prefix)),
+    b64token
+  ], ([prefix, token]) => {
+    const refused = Auth.bearerToken(`${prefix}${token}`)
+    assert.isTrue(Either.isLeft(refused) && refused.left._tag === "Malformed", prefix)
+  })
+
+  it("refuses odd shapes of the scheme; a missing header is Missing", () => {
+    for (const header of ["Digest abc", "Token: abc", "Basic abc", "Bearer", "Bearer ", "Bearerabc", "Bearer\tabc", "Bearer a b", "Bearer a=b"]) {
+      const refused = Auth.bearerToken(header)
+      assert.isTrue(Either.isLeft(refused) && refused.left._tag === "Malformed", JSON.stringify(header))
+    }
+    for (const header of [undefined, ""]) {
+      const missing = Auth.bearerToken(header)
+      assert.isTrue(Either.isLeft(missing) && missing.left._tag === "Missing")
+    }
   })
 })

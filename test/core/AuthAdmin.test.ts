@@ -135,6 +135,26 @@ describe("AuthAdmin", () => {
       assert.include(invalid.response.body.error.message, "email")
     }).pipe(Effect.provide(clients)))
 
+  it.scoped("a request too large or too deep for the provider is the caller's mistake (422, 400), never an outage", () =>
+    Effect.gen(function*() {
+      const { admin, server } = yield* setup
+      const big = yield* failureOf(admin.createUser({ email: "big@example.com", user_metadata: { a: "x".repeat(1100 * 1024) } }))
+      assert.strictEqual(big.response.status, 422)
+      assert.strictEqual(big.response.body.error.code, "VALIDATION_ERROR")
+      yield* Effect.promise(() => server.setFailure({ _tag: "Status", status: 413 }, "admin"))
+      const refused = yield* failureOf(admin.createUser({ email: "small@example.com" }))
+      assert.strictEqual(refused.response.status, 422)
+      yield* Effect.promise(() => server.clearFailure())
+
+      let deep: Record<string, unknown> = { leaf: true }
+      for (let level = 0; level < 3000; level++) deep = { a: deep }
+      const tooDeep = yield* failureOf(admin.createUser({ email: "deep@example.com", user_metadata: deep }))
+      assert.strictEqual(tooDeep.response.status, 400)
+      assert.strictEqual(tooDeep.response.body.error.code, "BAD_REQUEST")
+      // Nothing of it was kept: the provider still lists its users.
+      assert.isArray(yield* admin.listUsers())
+    }).pipe(Effect.provide(clients)))
+
   it.scoped("maps an unavailable provider to 503 and a refused key to 502", () =>
     Effect.gen(function*() {
       const { admin, server } = yield* setup

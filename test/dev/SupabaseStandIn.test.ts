@@ -375,6 +375,33 @@ describe("SupabaseStandIn: admin API", () => {
     expect(notJson.json).toMatchObject({ code: 400, error_code: "bad_json" })
   })
 
+  it("refuses a body nested deeper than it can keep (400 bad_json), and every later answer still works", async () => {
+    const post = (body: string) =>
+      fetch(`${s.url}/auth/v1/admin/users`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${s.serviceRoleKey}`, apikey: s.serviceRoleKey, "content-type": "application/json" },
+        body
+      })
+    const nested = (email: string, depth: number) =>
+      `{"email":"${email}","user_metadata":${"{\"a\":".repeat(depth)}1${"}".repeat(depth)}}`
+    for (const depth of [600, 3000, 20_000]) {
+      const deep = await post(nested(`deep-${depth}@example.com`, depth))
+      expect(deep.status).toBe(400)
+      expect(await deep.json()).toMatchObject({ code: 400, error_code: "bad_json" })
+    }
+    // Deep but within the limit: stored, and every later list can still serialise it.
+    expect((await post(nested("deep-ok@example.com", 500))).status).toBe(200)
+    const listed = await admin(s, "GET", "/users?per_page=1000")
+    expect(listed.status).toBe(200)
+    expect(listed.json.users.map((u: StandInUser) => u.email)).toContain("deep-ok@example.com")
+  })
+
+  it("answers a body over its size limit with a readable 413, not a reset connection", async () => {
+    const big = await admin(s, "POST", "/users", { email: "big@example.com", user_metadata: { a: "x".repeat(1100 * 1024) } })
+    expect(big.status).toBe(413)
+    expect(big.json).toMatchObject({ code: 413, error_code: "request_too_large" })
+  })
+
   it("rejects missing, wrong and non-admin credentials", async () => {
     const missing = await call(s, "GET", "/auth/v1/admin/users", { apikey: "anon-public" })
     expect(missing.status).toBe(401)
