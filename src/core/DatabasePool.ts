@@ -96,11 +96,10 @@ export class AppClient extends pg.Client {
    */
   unusable: Error | undefined = undefined
   /**
-   * True once the backend pid seen through this connection equals the pid of its cancel key: no pooler between, so
-   * a cancel request reaches this connection's statement and nothing else. Unknown (false) until a prelude ran.
+   * Whether the backend pid seen through this connection when it was opened equals the pid of its cancel key: no
+   * pooler between, so a cancel request reaches this connection's statement and nothing else.
    */
   direct = false
-  private backendPidKnown = false
   private readonly cancellable: boolean
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
@@ -113,15 +112,8 @@ export class AppClient extends pg.Client {
     this.cancellable = config?.cancellable ?? true
     this.session = {
       // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
-      preludeFor: (text) => {
-        if (this.transactionStatus !== "I" || !DatabaseTimeout.acceptsPrelude(text)) return undefined
-        if (prelude !== undefined) return prelude
-        return this.cancellable && !this.backendPidKnown ? DatabaseTimeout.pidPrelude : undefined
-      },
-      onBackendPid: (pid) => {
-        this.backendPidKnown = true
-        this.direct = pid === this.processID
-      }
+      preludeFor: (text) =>
+        prelude !== undefined && this.transactionStatus === "I" && DatabaseTimeout.acceptsPrelude(text) ? prelude : undefined
     }
     // Registered before pg's own listener, which sends the next query: the status is known by then.
     this.connection.on("readyForQuery", (message: { readonly status?: string }) => {
@@ -132,6 +124,28 @@ export class AppClient extends pg.Client {
     this.on("error", (error: Error) => {
       this.unusable ??= error
     })
+  }
+
+  /**
+   * Connects, then, where statements may be cancelled, learns whether a pooler stands between (one round trip per
+   * new connection, before it is handed to anyone).
+   */
+  override connect(): Promise<void>
+  override connect(callback: (error?: Error) => void): void
+  override connect(callback?: (error?: Error) => void): Promise<void> | void {
+    const ready = super.connect().then(async () => {
+      if (!this.cancellable) return
+      try {
+        const result = await super.query<{ pid: number }>("select pg_backend_pid() as pid")
+        this.direct = result.rows[0]?.pid === this.processID
+      } catch (error) {
+        // The pool forgets a client that failed to connect without closing it.
+        await this.end().catch(() => {})
+        throw error
+      }
+    })
+    if (callback === undefined) return ready
+    ready.then(() => callback(), (error: Error) => callback(error))
   }
 
   /**

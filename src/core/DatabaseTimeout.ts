@@ -1,14 +1,10 @@
 /**
  * The statement timeout, set by the statement itself: a connection that is not inside a transaction sends, ahead of
- * each statement and in the same round trip, `select pg_backend_pid(), set_config('statement_timeout', '<ms>', true)`.
+ * each statement and in the same round trip, `select set_config('statement_timeout', '<ms>', true)`.
  * Both run in one transaction (the extended protocol's implicit one up to its Sync, or the simple protocol's implicit
  * block), so the setting holds for the statement, or for the whole transaction a `BEGIN` opens, and is gone when it
  * ends. Postgres then cancels an overrunning statement itself: nothing is sent from outside, and nothing depends on
  * a startup parameter, which PgBouncer refuses as it ships (08P01 "unsupported startup parameter").
- *
- * The pid the prelude returns tells whether the connection leads straight to a Postgres backend (it equals the pid
- * of the connection's cancel key) or goes through a pooler, whose cancel keys are its own. With no timeout to set,
- * only a connection's first statement carries a prelude, for that pid.
  */
 import pg from "pg"
 
@@ -21,10 +17,7 @@ export const acceptsPrelude = (text: string): boolean => text.trim() !== "" && !
 
 /** The prelude for a timeout of `millis` (an integer we make, so a literal is safe and works in both protocols). */
 export const prelude = (millis: number): string =>
-  `select pg_backend_pid(), set_config('statement_timeout', '${Math.max(0, Math.round(millis))}', true)`
-
-/** The prelude of a connection's first statement when there is no timeout to set: only the backend's pid. */
-export const pidPrelude = "select pg_backend_pid()"
+  `select set_config('statement_timeout', '${Math.max(0, Math.round(millis))}', true)`
 
 /** The parts of pg's connection a query writes to. */
 export interface Wire {
@@ -53,8 +46,6 @@ const QueryWithHooks = pg.Query as unknown as new(config: unknown, values: unkno
 export interface Session {
   /** The prelude to send ahead of a statement of this text now, if any (none inside a transaction: it has one). */
   readonly preludeFor: (text: string) => string | undefined
-  /** Called with the backend pid the prelude returned. */
-  readonly onBackendPid: (pid: number) => void
 }
 
 /** A pg `Query` that sends its session's prelude ahead of itself and keeps the prelude's result out of its own. */
@@ -99,9 +90,7 @@ export class TimedQuery extends QueryWithHooks {
   }
 
   override handleDataRow(message: { readonly fields: ReadonlyArray<unknown> }): void {
-    if (!this.inPrelude) return super.handleDataRow(message)
-    const pid = Number(message.fields[0])
-    if (Number.isInteger(pid)) this.session.onBackendPid(pid)
+    if (!this.inPrelude) super.handleDataRow(message)
   }
 
   override handleCommandComplete(message: unknown, connection: Wire): void {
