@@ -20,37 +20,58 @@ const recordingTracer = Effect.map(Effect.tracer, (native) => {
 
 describe("DatabaseClient", () => {
   layer(layerTestDb("dbclient"), { timeout: Duration.seconds(60), excludeTestServices: true })((it) => {
-    it.effect("a statement on its own keeps the library's API: helpers, fragments, unsafe, values, stream, several statements", () =>
-      Effect.gen(function*() {
-        const db = yield* TestDb
-        yield* Effect.gen(function*() {
-          const sql = yield* MainDb
-          yield* sql`create table client_items (id int primary key, label text not null)`
-          yield* sql`insert into client_items ${sql.insert([{ id: 1, label: "a" }, { id: 2, label: "b" }])}`
-          const filter = sql`id in ${sql.in([1, 2])}`
-          assert.deepStrictEqual(
-            yield* sql`select label from ${sql("client_items")} where ${filter} order by id`,
-            [{ label: "a" }, { label: "b" }]
-          )
-          assert.deepStrictEqual(yield* sql.unsafe("select label from client_items where id = $1", [2]), [{ label: "b" }])
-          assert.deepStrictEqual(yield* sql`select id, label from client_items order by id`.values, [[1, "a"], [2, "b"]])
-          assert.deepStrictEqual(
-            Chunk.toReadonlyArray(yield* Stream.runCollect(sql`select id from client_items order by id`.stream)),
-            [{ id: 1 }, { id: 2 }]
-          )
-          // A text of several statements answers with the rows of each.
-          const several: ReadonlyArray<unknown> = yield* sql`select 1 as a; select 2 as b`
-          assert.deepStrictEqual(several, [[{ a: 1 }], [{ b: 2 }]])
-          // A statement run twice is compiled once and gives the same rows both times.
-          const count = sql<{ n: number }>`select count(*)::int as n from client_items`
-          assert.deepStrictEqual([yield* count, yield* count], [[{ n: 2 }], [{ n: 2 }]])
-          // In a transaction every statement runs on the transaction's connection.
-          const pids = yield* sql.withTransaction(
-            Effect.all([sql<{ pid: number }>`select pg_backend_pid() as pid`, sql.unsafe<{ pid: number }>("select pg_backend_pid() as pid")])
-          )
-          assert.strictEqual(pids[0][0]?.pid, pids[1][0]?.pid)
-        }).pipe(Effect.provide(layerPools(db.url, uniqueAppName("api"))))
-      }))
+    const variants = [
+      { name: "direct, no statement timeout", via: "direct", timeout: Option.none<Duration.DurationInput>() },
+      { name: "direct, statement timeout", via: "direct", timeout: Option.some<Duration.DurationInput>("5 seconds") },
+      { name: "PgBouncer, statement timeout", via: "pgbouncer", timeout: Option.some<Duration.DurationInput>("5 seconds") }
+    ] as const
+    variants.forEach((variant, i) => {
+      it.effect(`a statement on its own keeps the library's API: helpers, fragments, unsafe, values, stream, several statements (${variant.name})`, () =>
+        Effect.gen(function*() {
+          const db = yield* TestDb
+          if (variant.via === "pgbouncer") yield* Effect.promise(() => ensureSharedPgBouncer())
+          const items = `client_items_${i}`
+          yield* Effect.gen(function*() {
+            const sql = yield* MainDb
+            // The timeout is in force for the statement (set by its prelude), and only where one is configured.
+            assert.deepStrictEqual(
+              yield* sql<{ statement_timeout: string }>`show statement_timeout`,
+              [{ statement_timeout: Option.isSome(variant.timeout) ? "5s" : "0" }]
+            )
+            yield* sql`create table ${sql(items)} (id int primary key, label text not null)`
+            yield* sql`insert into ${sql(items)} ${sql.insert([{ id: 1, label: "a" }, { id: 2, label: "b" }])}`
+            const filter = sql`id in ${sql.in([1, 2])}`
+            assert.deepStrictEqual(
+              yield* sql`select label from ${sql(items)} where ${filter} order by id`,
+              [{ label: "a" }, { label: "b" }]
+            )
+            assert.deepStrictEqual(yield* sql.unsafe(`select label from ${items} where id = $1`, [2]), [{ label: "b" }])
+            assert.deepStrictEqual(yield* sql`select id, label from ${sql(items)} order by id`.values, [[1, "a"], [2, "b"]])
+            assert.deepStrictEqual(
+              Chunk.toReadonlyArray(yield* Stream.runCollect(sql`select id from ${sql(items)} order by id`.stream)),
+              [{ id: 1 }, { id: 2 }]
+            )
+            // A text of several statements answers with the rows of each.
+            const several: ReadonlyArray<unknown> = yield* sql`select 1 as a; select 2 as b`
+            assert.deepStrictEqual(several, [[{ a: 1 }], [{ b: 2 }]])
+            // A statement run twice is compiled once and gives the same rows both times.
+            const count = sql<{ n: number }>`select count(*)::int as n from ${sql(items)}`
+            assert.deepStrictEqual([yield* count, yield* count], [[{ n: 2 }], [{ n: 2 }]])
+            // In a transaction every statement runs on the transaction's connection.
+            const pids = yield* sql.withTransaction(
+              Effect.all([sql<{ pid: number }>`select pg_backend_pid() as pid`, sql.unsafe<{ pid: number }>("select pg_backend_pid() as pid")])
+            )
+            assert.strictEqual(pids[0][0]?.pid, pids[1][0]?.pid)
+            // Statements that must run outside a transaction still run (without the timeout's prelude).
+            yield* sql`create index concurrently ${sql(`${items}_label`)} on ${sql(items)} (label)`
+            yield* sql`vacuum ${sql(items)}`
+          }).pipe(Effect.provide(layerPools(
+            variant.via === "direct" ? db.url : db.urlViaPgBouncer,
+            uniqueAppName("api"),
+            { main: { statementTimeout: variant.timeout } }
+          )))
+        }))
+    })
 
     it.effect("interrupted while it runs on a direct connection, a statement is cancelled and its connection closed", () =>
       Effect.gen(function*() {
