@@ -46,7 +46,7 @@ export const ProviderReason = Data.taggedEnum<ProviderReason>()
 export type AuthReason = Definitive | ProviderReason
 
 /** Seconds a client is told to wait when the provider is unreachable; the provider is not asked again meanwhile. */
-export const unreachableRetryAfterSeconds = 5
+export const unreachableRetryAfterSeconds = Jwks.unreachableRetryAfterSeconds
 
 /** The token was refused. Public face: 503 + `Retry-After` when the provider could not be asked, else 401. */
 export class AuthError extends Data.TaggedError("AuthError")<{ readonly reason: AuthReason }>

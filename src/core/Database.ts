@@ -36,6 +36,8 @@ export interface PoolOptions {
   readonly idleTimeout: Duration.DurationInput
   /** Keep no connection open between uses (scale-to-zero platforms); costs a connect per checkout. */
   readonly serverless: boolean
+  /** Whether the server honours cancel requests; default true (the embedded database does not). */
+  readonly cancellable?: boolean | undefined
 }
 
 export interface Options {
@@ -53,7 +55,8 @@ const poolConfig = (options: PoolOptions): DatabasePool.PoolConfig => ({
   acquireTimeoutMillis: Duration.toMillis(options.acquireTimeout),
   statementTimeoutMillis: Option.getOrUndefined(Option.map(options.statementTimeout, Duration.toMillis)),
   idleTimeoutMillis: Duration.toMillis(options.idleTimeout),
-  serverless: options.serverless
+  serverless: options.serverless,
+  cancellable: options.cancellable ?? true
 })
 
 const closePool = (pool: pg.Pool) =>
@@ -129,7 +132,9 @@ export const describeUrl = (url: Redacted.Redacted): string => {
  * The embedded database in `dataDir`, served to one pool of one connection shared by `MainDb` and `BgDb`:
  * PGlite runs one statement at a time on a single session, and its socket server multiplexes clients message by
  * message, so a second connection could interleave with the first's extended-protocol messages. It cannot
- * interrupt a running statement either, so there is no statement timeout.
+ * interrupt a running statement either: there is no statement timeout, and a statement whose caller gave up runs to
+ * its end on the one connection, which then serves the next caller (a cancel request would cost a connection slot
+ * of its socket server and cancel nothing).
  */
 export const layerEmbedded = (
   settings: Settings
@@ -148,7 +153,8 @@ export const layerEmbedded = (
       acquireTimeout: settings.database.poolTimeout,
       statementTimeout: Option.none(),
       idleTimeout: Duration.zero,
-      serverless: false
+      serverless: false,
+      cancellable: false
     })
   }))
 

@@ -16,8 +16,9 @@ import type pg from "pg"
 import * as DatabasePool from "./DatabasePool.js"
 
 /**
- * One statement on a connection checked out for it alone. Interrupted while it runs, the statement is cancelled and
- * the connection is closed once the statement has ended (see `DatabasePool.cancelStatement`); interrupted while it
+ * One statement on a connection checked out for it alone. Interrupted while it runs, the caller is let go at once;
+ * the statement is cancelled where that cannot touch anyone else's (see `DatabasePool.cancelStatement`), and its
+ * connection goes back to the pool (or is closed, after a cancel) once the statement has ended. Interrupted while it
  * waits for a connection, the connection is returned as soon as the pool hands it over.
  */
 const run = <A>(pool: pg.Pool, text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<A>, SqlError> =>

@@ -102,12 +102,38 @@ const isTransientLink = (error: object): boolean => {
   return transientMessages.some((fragment) => message.includes(fragment))
 }
 
+/**
+ * Why a connection is refused for good: bad credentials, a missing role or database, a startup parameter the server
+ * refuses. Postgres says so with its own SQLSTATEs; PgBouncer answers 08P01 for all of them (and for passing
+ * troubles too), so there the message tells.
+ */
+export const misconfigurationCodes: ReadonlySet<string> = new Set(["28000", "28P01", "3D000", "42501"])
+export const misconfigurationMessages: ReadonlyArray<string> = [
+  "unsupported startup parameter",
+  "does not exist",
+  "authentication failed",
+  "no such database",
+  "no such user",
+  "permission denied"
+]
+
+const isMisconfigurationLink = (error: object): boolean => {
+  const code = codeOf(error)
+  if (code !== undefined && misconfigurationCodes.has(code)) return true
+  const message = messageOf(error)
+  return code === "08P01" && misconfigurationMessages.some((fragment) => message.includes(fragment))
+}
+
+/** Whether the failure is a connection refused for a reason no retry can change (see `misconfigurationCodes`). */
+export const isMisconfiguration = (error: unknown): boolean => chain(error).some(isMisconfigurationLink)
+
 export type Kind = "transient" | "poolExhausted" | "permanent"
 
 /** The kind of a database failure, from its codes and messages anywhere in its cause chain. */
 export const kindOf = (error: unknown): Kind => {
   const links = chain(error)
   if (links.some((link) => messageOf(link).includes(poolExhaustedMessage))) return "poolExhausted"
+  if (links.some(isMisconfigurationLink)) return "permanent"
   if (links.some(isTransientLink)) return "transient"
   return "permanent"
 }

@@ -49,6 +49,12 @@ export const defaults: Tunables = {
   tokenCacheMax: 5000
 }
 
+/**
+ * Seconds a client is told to wait when the provider is unreachable (`Retry-After`); the provider is not asked
+ * again before, and may be asked again from then on (the key set download included).
+ */
+export const unreachableRetryAfterSeconds = 5
+
 export interface Options extends Tunables {
   readonly jwksUrl: string
   readonly issuer: string
@@ -115,7 +121,8 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
       ttl: options.jwksCacheTtl,
       refreshCooldown: options.refreshCooldown,
       reloadBudget: options.reloadBudget,
-      staleWindow: options.staleWindow
+      staleWindow: options.staleWindow,
+      retryAfterUnreachable: Duration.seconds(unreachableRetryAfterSeconds)
     })
     const verified = new TokenCache<VerifiedUser>(options.tokenCacheMax)
     const cacheTtl = Duration.toMillis(options.tokenCacheTtl)

@@ -2,7 +2,10 @@
  * The auth provider's key set (JWKS), downloaded with the shared `supabaseAuth` client and cached for the shorter of
  * its `Cache-Control: max-age` and the configured TTL. A `kid` miss refetches it at most once per cooldown and
  * within a reload budget; concurrent misses share one download; when a download fails, the last good set keeps
- * serving for a bounded stale window. Only asymmetric keys of the allowed algorithms are imported.
+ * serving for a bounded stale window. A download that failed because the provider was unreachable may be tried
+ * again once `retryAfterUnreachable` has passed, whatever the cooldown and the budget say: that is the `Retry-After`
+ * clients are given meanwhile, so a client that honours it finds the provider asked again. Only asymmetric keys of
+ * the allowed algorithms are imported.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -32,9 +35,14 @@ export interface KeySetOptions {
   readonly maxKidLength: number
   readonly ttl: Duration.Duration
   readonly refreshCooldown: Duration.Duration
-  /** Downloads allowed per minute, whatever triggers them. */
+  /** Downloads allowed per minute, retries after an unreachable provider aside. */
   readonly reloadBudget: number
   readonly staleWindow: Duration.Duration
+  /**
+   * After a download failed because the provider was unreachable, the next may start this long after it did (the
+   * `Retry-After` of the 503s meanwhile). Such retries are paced by this delay alone: at most one per delay.
+   */
+  readonly retryAfterUnreachable: Duration.Duration
 }
 
 /** Why a download brought no key set: `unreachable` for refused, timed out, 408/429/5xx; else a bad answer. */
@@ -189,6 +197,7 @@ export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, 
     const ttl = Duration.toMillis(options.ttl)
     const cooldown = Duration.toMillis(options.refreshCooldown)
     const stale = Duration.toMillis(options.staleWindow)
+    const retryAfterUnreachable = Duration.toMillis(options.retryAfterUnreachable)
 
     let current: KeySet | undefined
     let lastAttempt: number | undefined
@@ -218,8 +227,9 @@ export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, 
      */
     const refresh = (now: number): Effect.Effect<boolean> => {
       if (flight.isRunning("jwks")) return Effect.as(flight.run("jwks", fetchKeySet), true)
-      if (lastAttempt !== undefined && now - lastAttempt < cooldown) return Effect.succeed(false)
-      if (!budget.tryTake(now)) return Effect.succeed(false)
+      const sinceLast = lastAttempt === undefined ? Infinity : now - lastAttempt
+      const retryDue = lastFailure?.unreachable === true && sinceLast >= retryAfterUnreachable
+      if (!retryDue && (sinceLast < cooldown || !budget.tryTake(now))) return Effect.succeed(false)
       lastAttempt = now
       return Effect.as(flight.run("jwks", fetchKeySet), true)
     }

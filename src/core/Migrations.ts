@@ -1,12 +1,16 @@
 /**
  * Schema migrations: the `.sql` files of a directory, named `<id>_<name>.sql` (`0001_users.sql`), applied in id
- * order, each once, by the `@effect/sql` migrator (which records them in `effect_sql_migrations` and runs them in
- * one transaction under a table lock, so instances starting together apply each migration once).
+ * order, each once, by the `@effect/sql` migrator (which records them in `effect_sql_migrations`).
+ *
+ * Instances starting together take turns: the whole run, the creation of the migrations table included, is one
+ * transaction that first takes a transaction-scoped advisory lock (which works through PgBouncer in transaction
+ * mode, unlike a session lock). The others wait on it, then find the migrations applied. Migrations are not bound by
+ * the statement timeout: a migration may take longer than any request, and so may the wait for the lock.
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Cause, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -52,16 +56,42 @@ export interface Options {
 /** A database that is still starting: a few tries over about 15 s before startup gives up. */
 const startupRetry = Schedule.exponential(Duration.millis(500)).pipe(Schedule.intersect(Schedule.recurs(5)))
 
-const isTransient = (error: unknown): boolean => error instanceof SqlError && DbResilience.kindOf(error) !== "permanent"
+/** Worth another try: the database is starting or unreachable. Refused credentials, database or settings are not. */
+const isTransient = (error: unknown): boolean => error instanceof SqlError && DbResilience.kindOf(error) === "transient"
+
+const defaultTable = "effect_sql_migrations"
+
+/** The first key of the migration lock (the second is the table name's hash): "migr". */
+const lockNamespace = 0x6d696772
+
+/**
+ * The migrator's own run, serialised: in one transaction, no statement timeout, the advisory lock, then the
+ * migrations table (as the migrator makes it: its own check-then-create is what two instances raced on).
+ */
+const serialised = <A, E, R>(table: string, migrate: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      yield* sql`select set_config('statement_timeout', '0', true)`
+      yield* sql`select pg_advisory_xact_lock(${lockNamespace}::int, hashtext(${table}))`
+      yield* sql`create table if not exists ${sql(table)} (
+  migration_id integer primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null
+)`
+      return yield* migrate
+    })))
 
 /** Applies the pending migrations; returns the ones applied as `[id, name]`. */
 export const run = (
   options: Options = {}
 ): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =>
-  Migrator.make({})({
-    loader: fromDirectory(options.directory ?? defaultDirectory),
-    ...(options.table === undefined ? {} : { table: options.table })
-  }).pipe(
+  serialised(
+    options.table ?? defaultTable,
+    Migrator.make({})({
+      loader: fromDirectory(options.directory ?? defaultDirectory),
+      table: options.table ?? defaultTable
+    })
+  ).pipe(
     Effect.tapError((error) =>
       isTransient(error)
         ? Effect.logWarning(`Migrations: database not reachable yet (${DbResilience.describe(error)}); retrying`)
@@ -81,7 +111,25 @@ export const run = (
 export const layer = (options: Options = {}): Layer.Layer<never, Migrator.MigrationError | SqlError, MainDb> =>
   Layer.effectDiscard(
     Effect.flatMap(MainDb, (sql) => Effect.provideService(run(options), SqlClient.SqlClient, sql)).pipe(
-      // Said here, in the app's log, whatever the caller does with the failure.
-      Effect.tapErrorCause((cause) => Effect.logError("Migrations failed: the app cannot start", cause))
+      // Said here, in the app's log, once, whatever the caller does with the failure.
+      Effect.tapErrorCause(reportFailure)
     )
   )
+
+/** One line that says why the app cannot start: the database's answer when it refused or could not be reached. */
+const reportFailure = (cause: Cause.Cause<Migrator.MigrationError | SqlError>): Effect.Effect<void> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure) || !(failure.value instanceof SqlError)) {
+    return Effect.logError("Migrations failed: the app cannot start", cause)
+  }
+  const error = failure.value
+  const reason = DbResilience.describe(error)
+  return Effect.logError(
+    DbResilience.isMisconfiguration(error)
+      ? `Database refused the connection (${reason}); retrying cannot help: check DATABASE_URL and the database's ` +
+        "settings. The app cannot start"
+      : DbResilience.kindOf(error) === "transient"
+      ? `Database not reachable (${reason}): the app cannot start`
+      : `Migrations failed (${reason}): the app cannot start`
+  )
+}

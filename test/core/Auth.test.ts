@@ -235,6 +235,69 @@ describe("Auth", () => {
         assert.strictEqual(after.response.status, 503)
       }).pipe(Effect.provide(clients)))
 
+    it.scoped("Retry-After is kept: once the provider is back, by the time the 503 said a new key is accepted and a random kid is refused with 401", () =>
+      Effect.gen(function*() {
+        const { auth, server, user } = yield* setup()
+        yield* warm(server, auth, user.id)
+        // Past the refresh cooldown: the unknown kid makes the verifier download the key set, which fails.
+        yield* TestClock.adjust(Duration.seconds(31))
+        yield* Effect.promise(() => server.setFailure({ _tag: "Refuse" }))
+        const during = yield* refusal(auth.verifyToken(yield* rotatedToken(server, user.id)))
+        assert.strictEqual(during.response.status, 503)
+        const retryAfter = Number(during.response.headers["retry-after"])
+        assert.strictEqual(retryAfter, Auth.unreachableRetryAfterSeconds)
+        // Asked again before the promised time, the answer is the same 503, without a call.
+        const early = yield* refusal(auth.verifyToken(yield* rotatedToken(server, user.id)))
+        assert.strictEqual(early.response.status, 503)
+        assert.isAtMost(Number(early.response.headers["retry-after"]), retryAfter)
+
+        yield* Effect.promise(() => server.clearFailure())
+        const before = { ...server.counts }
+        // The promised time, well within the 30 s refresh cooldown.
+        yield* TestClock.adjust(Duration.seconds(retryAfter))
+        const published = yield* rotatedToken(server, user.id)
+        assert.strictEqual((yield* auth.verifyToken(published)).sub, user.id)
+        // Decided locally, from a new download of the key set: not by asking the provider about the token.
+        assert.strictEqual(server.counts.jwks - before.jwks, 1)
+        assert.strictEqual(server.counts.user - before.user, 0)
+        const random = craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, validClaims(server, yield* nowSeconds))
+        const refused = yield* refusal(auth.verifyToken(random))
+        assert.strictEqual(refused.response.status, 401)
+        assert.strictEqual(refused.reason, "RejectedByProvider")
+        // And the key set is not downloaded again for it: the cooldown holds once the provider answers.
+        assert.strictEqual(server.counts.jwks - before.jwks, 1)
+      }).pipe(Effect.provide(clients)))
+
+    it.scoped("a flood of 2000 random kids when clients come back after an outage: every one 401, at most 5 downloads, introspection for at most 10%", () =>
+      Effect.gen(function*() {
+        const { auth, server, user } = yield* setup()
+        yield* warm(server, auth, user.id)
+        yield* TestClock.adjust(Duration.seconds(31))
+        yield* Effect.promise(() => server.setFailure({ _tag: "Refuse" }))
+        const payload = validClaims(server, yield* nowSeconds)
+        const randomKid = () => craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, payload)
+        const during = yield* refusal(auth.verifyToken(randomKid()))
+        assert.strictEqual(during.response.status, 503)
+        yield* Effect.promise(() => server.clearFailure())
+        const before = { ...server.counts }
+        yield* TestClock.adjust(Duration.seconds(Number(during.response.headers["retry-after"])))
+        const statuses = yield* Effect.forEach(
+          Array.from({ length: 2000 }, randomKid),
+          (token) => Effect.map(refusal(auth.verifyToken(token)), ({ response }) => response.status),
+          { concurrency: 64 }
+        )
+        assert.strictEqual(statuses.length, 2000)
+        assert.deepStrictEqual(statuses.filter((status) => status !== 401), [])
+        const downloads = server.counts.jwks - before.jwks
+        assert.isAtLeast(downloads, 1)
+        assert.isAtMost(downloads, 5)
+        assert.isAtMost(server.counts.user - before.user, 200)
+        // A valid token of a key published meanwhile is still accepted, and locally.
+        const userCalls = server.counts.user
+        assert.strictEqual((yield* auth.verifyToken(yield* sign(server, { user: user.id }))).sub, user.id)
+        assert.strictEqual(server.counts.user, userCalls)
+      }).pipe(Effect.provide(clients)))
+
     it.scoped("refused connections: cached tokens and new tokens from known keys pass, garbage is still 401", () =>
       Effect.gen(function*() {
         const { auth, server, user } = yield* setup({}, { jwksMaxAge: 600 })

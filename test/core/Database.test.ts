@@ -241,9 +241,9 @@ describe("Database", () => {
               assert.strictEqual(sqlstate(error), "57014")
               assert.strictEqual(DbResilience.kindOf(error), "permanent")
             }
-            if (via === "direct") {
-              // Postgres enforces the startup parameter itself; through PgBouncer the client's cancel does it.
-              assert.include(String((alone.cause as Error).message), "statement timeout")
+            // Postgres itself cancelled them, on the timeout each transaction set (PgBouncer refuses it at startup).
+            for (const error of [alone, inTransaction]) {
+              assert.include(String((error.cause as Error).message), "statement timeout")
             }
             // A statement within the timeout runs to its end, and the pool is still usable.
             assert.deepStrictEqual(yield* sql`select pg_sleep(0.2)::text as slept, ${7}::int as n`, [{ slept: "", n: 7 }])

@@ -12,11 +12,13 @@ import * as RequestId from "../../src/core/RequestId.js"
 // Generated failures ------------------------------------------------------------------------------------------------
 
 type Kind = DbResilience.Kind
+/** A leaf's own class: a misconfiguration (a connection refused for good) is permanent whatever else the chain holds. */
+type LeafKind = Kind | "misconfigured"
 
 /** A failure as the drivers report it, labelled with the class it must get. */
 interface Leaf {
   readonly _tag: "Leaf"
-  readonly kind: Kind
+  readonly kind: LeafKind
   readonly code: string | undefined
   readonly message: string
   readonly server: boolean
@@ -26,7 +28,7 @@ type Tree =
   | { readonly _tag: "Wrapped"; readonly message: string; readonly inner: Tree }
   | { readonly _tag: "Aggregate"; readonly inners: ReadonlyArray<Tree> }
 
-const leaf = (kind: Kind, code: string | undefined, message: string, server = false): Leaf => ({
+const leaf = (kind: LeafKind, code: string | undefined, message: string, server = false): Leaf => ({
   _tag: "Leaf",
   kind,
   code,
@@ -68,10 +70,20 @@ const permanentLeaves: ReadonlyArray<Leaf> = [
   leaf("permanent", "42601", "syntax error at or near \"selec\"", true),
   leaf("permanent", "22P02", "invalid input syntax for type uuid: \"x\"", true),
   leaf("permanent", "40001", "could not serialize access due to concurrent update", true),
-  leaf("permanent", "28P01", "password authentication failed for user \"app\"", true),
   leaf("permanent", "ENOENT", "no such file or directory"),
   leaf("permanent", undefined, "Cannot use a pool after calling end on the pool"),
   leaf("permanent", undefined, "Expected 1 results but got 0")
+]
+
+/** Connections refused for good, as Postgres and PgBouncer (always 08P01) word them: never retried. */
+const misconfiguredLeaves: ReadonlyArray<Leaf> = [
+  leaf("misconfigured", "28P01", "password authentication failed for user \"app\"", true),
+  leaf("misconfigured", "28000", "role \"nobody\" does not exist", true),
+  leaf("misconfigured", "3D000", "database \"nosuchdb\" does not exist", true),
+  leaf("misconfigured", "08P01", "unsupported startup parameter: statement_timeout", true),
+  leaf("misconfigured", "08P01", "database \"nosuchdb\" does not exist", true),
+  leaf("misconfigured", "08P01", "\"trust\" authentication failed", true),
+  leaf("misconfigured", "08P01", "no such database: nosuchdb", true)
 ]
 
 const markers = [...DbResilience.transientMessages, DbResilience.poolExhaustedMessage]
@@ -80,7 +92,7 @@ const neutralText = FastCheck.string({ maxLength: 24 }).filter((text) =>
 )
 /** SQLSTATE-like codes outside the transient ones: anything but class 08 and 57P01-57P03. */
 const otherCode = FastCheck.stringMatching(/^[0-9A-Z]{5}$/).filter((code) =>
-  !code.startsWith("08") && !["57P01", "57P02", "57P03"].includes(code)
+  !code.startsWith("08") && !["57P01", "57P02", "57P03"].includes(code) && !DbResilience.misconfigurationCodes.has(code)
 )
 
 const leafArbitrary: FastCheck.Arbitrary<Leaf> = FastCheck.oneof(
@@ -88,6 +100,7 @@ const leafArbitrary: FastCheck.Arbitrary<Leaf> = FastCheck.oneof(
   FastCheck.stringMatching(/^08[0-9A-Z]{3}$/).map((code) => leaf("transient", code, "connection exception", true)),
   FastCheck.constant(exhaustedLeaf),
   FastCheck.constantFrom(...permanentLeaves),
+  FastCheck.constantFrom(...misconfiguredLeaves),
   FastCheck.tuple(otherCode, neutralText).map(([code, message]) => leaf("permanent", code, message, true)),
   neutralText.map((message) => leaf("permanent", undefined, message))
 )
@@ -138,10 +151,16 @@ const build = (tree: Tree): Error => {
 const leaves = (tree: Tree): Array<Leaf> =>
   tree._tag === "Leaf" ? [tree] : tree._tag === "Wrapped" ? leaves(tree.inner) : tree.inners.flatMap(leaves)
 
-/** The class a failure must get: exhaustion anywhere wins, then any transient part, else permanent. */
+/** The class a failure must get: exhaustion anywhere wins, then a misconfiguration (permanent), then any transient part. */
 const expectedKind = (tree: Tree): Kind => {
   const kinds = leaves(tree).map((l) => l.kind)
-  return kinds.includes("poolExhausted") ? "poolExhausted" : kinds.includes("transient") ? "transient" : "permanent"
+  return kinds.includes("poolExhausted")
+    ? "poolExhausted"
+    : kinds.includes("misconfigured")
+    ? "permanent"
+    : kinds.includes("transient")
+    ? "transient"
+    : "permanent"
 }
 
 const tagOf = (kind: Kind) =>

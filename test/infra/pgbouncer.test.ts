@@ -45,9 +45,8 @@ describe("shared PgBouncer (scripts/pgbouncer.sh)", () => {
     const pool = new pg.Pool({
       connectionString: db.urlViaPgBouncer,
       max: 20,
-      // connection parameters the app may set: must not make PgBouncer reject the connection
-      application_name: "infra-pgbouncer-test",
-      statement_timeout: 30_000
+      // the one startup parameter the app sets besides user and database: PgBouncer tracks it
+      application_name: "infra-pgbouncer-test"
     })
     const poolErrors: Array<Error> = []
     pool.on("error", (error) => poolErrors.push(error))
@@ -138,15 +137,25 @@ describe("shared PgBouncer (scripts/pgbouncer.sh)", () => {
     }
   })
 
-  it("accepts application_name, statement_timeout, lock_timeout and options as connection parameters", async () => {
-    const client = new pg.Client({
-      connectionString: db.urlViaPgBouncer,
-      application_name: "infra-params",
-      statement_timeout: 5_000,
-      lock_timeout: 2_000,
-      idle_in_transaction_session_timeout: 10_000,
-      options: "-c search_path=public"
-    })
+  it("is configured as shipped: statement_timeout or options as a startup parameter is refused, application_name and SET LOCAL work", async () => {
+    const admin = adminConsole(db.urlViaPgBouncer)
+    await admin.connect()
+    try {
+      const config = await admin.query<{ key: string; value: string }>("SHOW CONFIG")
+      expect(config.rows.find((row) => row.key === "ignore_startup_parameters")?.value).toBe("extra_float_digits")
+    } finally {
+      await admin.end()
+    }
+    for (const parameter of [{ statement_timeout: 5_000 }, { options: "-c search_path=public" }, { lock_timeout: 2_000 }]) {
+      const refused = new pg.Client({ connectionString: db.urlViaPgBouncer, ...parameter })
+      refused.on("error", () => {})
+      const error = await refused.connect().then(() => undefined, (e: unknown) => e)
+      await refused.end().catch(() => {})
+      expect(errorCode(error), JSON.stringify(parameter)).toBe("08P01")
+      expect(String((error as Error).message)).toContain("unsupported startup parameter")
+    }
+
+    const client = new pg.Client({ connectionString: db.urlViaPgBouncer, application_name: "infra-params" })
     client.on("error", () => {})
     await client.connect()
     try {
@@ -154,10 +163,9 @@ describe("shared PgBouncer (scripts/pgbouncer.sh)", () => {
         "SELECT current_setting('application_name') AS app, $1::int AS x",
         [7]
       )
-      // application_name is tracked by PgBouncer; the timeouts are accepted but not applied (ignored)
       expect(rows).toEqual([{ app: "infra-params", x: 7 }])
 
-      // the way to get a statement timeout through transaction pooling: SET LOCAL in the transaction
+      // the way to get a statement timeout through transaction pooling: set it for the transaction
       await client.query("BEGIN")
       await client.query("SET LOCAL statement_timeout = 200")
       const error = await client.query("SELECT pg_sleep(10)").then(
@@ -201,8 +209,11 @@ describe("private PgBouncer (startPgBouncer)", () => {
     const admin = adminConsole(bouncer.url("pgbouncer"))
     await admin.connect()
     const pools = await admin.query<{ database: string; pool_mode: string }>("SHOW POOLS")
+    const config = await admin.query<{ key: string; value: string }>("SHOW CONFIG")
     await admin.end()
     expect(pools.rows.find((row) => row.database === "postgres")?.pool_mode).toBe("transaction")
+    // configured as shipped, as the shared one
+    expect(config.rows.find((row) => row.key === "ignore_startup_parameters")?.value).toBe("extra_float_digits")
 
     // a connection that is open when it stops is broken
     const open = new pg.Client({ connectionString: bouncer.url("postgres") })

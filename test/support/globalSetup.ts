@@ -9,27 +9,7 @@
  */
 import type {} from "vitest"
 import type { TestProject } from "vitest/node"
-import { Effect, Option, Redacted } from "effect"
-import * as Database from "../../src/core/Database.js"
-import * as Migrations from "../../src/core/Migrations.js"
-import { SqlClient } from "@effect/sql/SqlClient"
 import { createTestDatabase, dropStaleTestDatabases } from "./database.js"
-
-const migrate = (url: string) =>
-  Effect.runPromise(
-    Effect.scoped(Effect.gen(function*() {
-      const client = yield* Database.makeClient({
-        url: Redacted.make(url),
-        applicationName: "test_migrations",
-        size: 1,
-        acquireTimeout: "10 seconds",
-        statementTimeout: Option.none(),
-        idleTimeout: "1 second",
-        serverless: false
-      })
-      yield* Effect.provideService(Migrations.run(), SqlClient, client)
-    }))
-  )
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -54,9 +34,8 @@ export default async function setup(project: ProvideTarget): Promise<() => Promi
     console.warn(`[globalSetup] could not drop stale test database ${failure.name}: ${failure.error}`)
   }
   const db = await createTestDatabase("run")
-  // Migrated once here: test files start servers on this database in parallel, and the migrator's first run on an
-  // empty database is not safe to race.
-  await migrate(db.url)
+  // Left empty: every server a test starts migrates it, as the app does at startup. Test files start theirs in
+  // parallel, so the first ones race on the empty database, which the migration lock serialises (see Migrations).
   project.provide("databaseUrl", db.url)
   project.provide("databaseName", db.name)
   project.provide("databaseUrlViaPgBouncer", db.urlViaPgBouncer)

@@ -13,9 +13,10 @@
  * Notes on transaction pooling, for code run through PgBouncer:
  * - session state does not survive a transaction: `SET x` (without LOCAL), session advisory locks,
  *   LISTEN/NOTIFY listeners, temp tables and named prepared statements are not reliable;
- * - startup parameters statement_timeout, lock_timeout, idle_in_transaction_session_timeout and
- *   options are accepted but IGNORED (not applied): use `SET LOCAL` inside a transaction instead.
- *   application_name is tracked by PgBouncer and does work.
+ * - both are configured as PgBouncer ships (`ignore_startup_parameters = extra_float_digits`, nothing
+ *   else loosened): a connection that sends statement_timeout, lock_timeout, options... as a startup
+ *   parameter is refused (08P01 "unsupported startup parameter"); set them per transaction instead
+ *   (`SET LOCAL`, `set_config(..., true)`). application_name is tracked by PgBouncer and does work.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
@@ -253,7 +254,7 @@ server_idle_timeout = 10
 server_login_retry = 1
 query_wait_timeout = ${options.queryWaitTimeout ?? 30}
 autodb_idle_timeout = 60
-ignore_startup_parameters = extra_float_digits,options,statement_timeout,lock_timeout,idle_in_transaction_session_timeout,search_path
+ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 ${extra}
