@@ -7,8 +7,8 @@
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
 import { importJWK, jwtVerify } from "jose"
-import * as HttpClients from "../../src/core/HttpClients.js"
-import * as Jwks from "../../src/core/Jwks.js"
+import * as HttpClients from "../../src/core/clients/HttpClients.js"
+import * as Jwks from "../../src/core/auth/Jwks.js"
 import { startSupabaseStandIn } from "../../src/dev/SupabaseStandIn.js"
 import { median, printRows, type Row } from "./load.js"
 

@@ -10,11 +10,11 @@
 import { Duration, Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { pathToFileURL } from "node:url"
 import pg from "pg"
-import * as Database from "../../src/core/Database.js"
-import * as DbResilience from "../../src/core/DbResilience.js"
-import * as Lifecycle from "../../src/core/Lifecycle.js"
-import * as Readiness from "../../src/core/Readiness.js"
-import { createTestDatabase } from "../../test/support/database.js"
+import * as Database from "../../src/core/db/Database.js"
+import * as DbResilience from "../../src/core/db/DbResilience.js"
+import * as Lifecycle from "../../src/core/runtime/Lifecycle.js"
+import * as Readiness from "../../src/core/runtime/Readiness.js"
+import { createTestDatabase } from "../../test/support/TestDatabase.js"
 import type { Row } from "./load.js"
 
 // Rows: ours through MainDb + withTransientRetry, the baseline through a raw pg pool of the same size; operations

@@ -1,6 +1,6 @@
 /** Our server for the HTTP benchmarks: the real `src/main.ts` on a database of its own, trusting a local stand-in. */
 import { startSupabaseStandIn, type SupabaseStandInServer } from "../../src/dev/SupabaseStandIn.js"
-import { createTestDatabase } from "../../test/support/database.js"
+import { createTestDatabase } from "../../test/support/TestDatabase.js"
 import { freePort, startServer, stopServer } from "./load.js"
 
 export interface BenchServer {

@@ -1,7 +1,7 @@
 /** The reference API's contract: every group, its endpoints and the errors they declare, in the envelope. */
 import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as OpenApi from "@effect/platform/OpenApi"
-import * as ApiContract from "../core/ApiContract.js"
+import * as ApiContract from "../core/http/ApiContract.js"
 import { AdminUsersGroup } from "./AdminUsers.js"
 import { MeGroup } from "./Me.js"
 import { SystemGroup } from "./SystemGroup.js"

@@ -1,9 +1,9 @@
 /** The reference API's HTTP server: its routes behind the core's request pipeline, drained on shutdown. */
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
-import { AppConfig, type Settings } from "../core/AppConfig.js"
-import * as HttpApiRoutes from "../core/HttpApiRoutes.js"
-import * as Server from "../core/Server.js"
+import { AppConfig, type Settings } from "../core/config/AppConfig.js"
+import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
+import * as Server from "../core/http/Server.js"
 import { UserRepo } from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"

@@ -2,7 +2,7 @@
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { Schema } from "effect"
-import * as ApiError from "../core/ApiError.js"
+import * as ApiError from "../core/errors/ApiError.js"
 
 export const Health = Schema.Struct({
   status: Schema.Literal("ok"),

@@ -1,14 +1,14 @@
 /** The whole core, composed: given the settings, every concern as one layer, each released in reverse order. */
 import { Layer } from "effect"
-import { AppConfig, type Settings } from "./AppConfig.js"
-import * as Auth from "./Auth.js"
-import * as AuthAdmin from "./AuthAdmin.js"
-import * as Database from "./Database.js"
-import * as HttpClients from "./HttpClients.js"
-import * as Lifecycle from "./Lifecycle.js"
-import * as Logging from "./Logging.js"
-import * as Migrations from "./Migrations.js"
-import * as Readiness from "./Readiness.js"
+import { AppConfig, type Settings } from "./config/AppConfig.js"
+import * as Auth from "./auth/Auth.js"
+import * as AuthAdmin from "./auth/AuthAdmin.js"
+import * as Database from "./db/Database.js"
+import * as HttpClients from "./clients/HttpClients.js"
+import * as Lifecycle from "./runtime/Lifecycle.js"
+import * as Logging from "./runtime/Logging.js"
+import * as Migrations from "./db/Migrations.js"
+import * as Readiness from "./runtime/Readiness.js"
 
 /**
  * Our logger in place of Effect's, and tracing on or off: provide it around everything, the main program included

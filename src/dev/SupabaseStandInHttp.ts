@@ -5,7 +5,7 @@
  */
 import { createHash, randomInt, randomUUID } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import * as JsonDepth from "../core/JsonDepth.js"
+import * as JsonDepth from "../core/http/JsonDepth.js"
 import {
   StandInUserStore,
   SupabaseStandInError,

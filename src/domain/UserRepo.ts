@@ -1,8 +1,8 @@
 /** Users: the local row of each Supabase user, created the first time the user is seen and kept current after. */
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Effect, Option, Schema } from "effect"
-import { MainDb } from "../core/Database.js"
-import { type DbFailure, withTransientRetry } from "../core/DbResilience.js"
+import { MainDb } from "../core/db/Database.js"
+import { type DbFailure, withTransientRetry } from "../core/db/DbResilience.js"
 
 export class User extends Schema.Class<User>("User")({
   id: Schema.UUID,

@@ -3,7 +3,7 @@
  * claims costs no database round trip, so `last_seen_at` stays current to the minute without a write per request.
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import type { DbFailure } from "../core/DbResilience.js"
+import type { DbFailure } from "../core/db/DbResilience.js"
 import { appRole, type SupabaseClaims, type User, UserRepo } from "./UserRepo.js"
 
 export interface Options {

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { inject } from "vitest"
 import { UserView } from "../../src/api/Me.js"
-import { attackCorpus } from "../core/AuthFixtures.js"
+import { attackCorpus } from "../support/AuthFixtures.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 

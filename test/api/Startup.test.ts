@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { inject } from "vitest"
-import { ensureSharedPgBouncer, withDatabase } from "../support/pgbouncer.js"
+import { ensureSharedPgBouncer, withDatabase } from "../support/PgBouncer.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 

@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { Readiness } from "../../src/core/Readiness.js"
+import { Readiness } from "../../src/core/runtime/Readiness.js"
 import { Health, Ready } from "../../src/api/SystemGroup.js"
 import * as TestServerLayer from "../support/TestServer.js"
 

@@ -1,9 +1,9 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import * as Migrations from "../../src/core/Migrations.js"
+import * as Migrations from "../../src/core/db/Migrations.js"
 import { appRole, UserRepo } from "../../src/domain/UserRepo.js"
-import { adminQuery, layerPools, layerTestDb, TestDb, uniqueAppName } from "../core/DatabaseFixtures.js"
+import { adminQuery, layerPools, layerTestDb, TestDb, uniqueAppName } from "../support/DatabaseFixtures.js"
 
 const layerRepo = Layer.unwrapEffect(
   Effect.map(TestDb, (db) =>

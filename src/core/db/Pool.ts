@@ -1,0 +1,285 @@
+/**
+ * The `pg` pool under `MainDb` and `BgDb`. What plain `pg` does not do:
+ * - the statement timeout is set by each transaction itself (see `DatabaseTimeout`), so it holds through a pooler
+ *   that refuses it as a startup parameter, and no connection-level setting is ever needed;
+ * - a connection whose query failed because the connection itself broke is destroyed rather than handed to the
+ *   next caller;
+ * - a statement is cancelled (for a caller that gave up on it) only where the cancel cannot reach anyone else's:
+ *   on a connection that leads straight to its Postgres backend, which is then closed rather than reused. Through a
+ *   pooler the cancel would go to whatever server connection the pooler has linked by the time it arrives, and the
+ *   embedded database has no cancel at all: there the statement runs on to its end (the statement timeout bounds
+ *   it) and its connection comes back to the pool as usual.
+ */
+import * as Net from "node:net"
+import pg from "pg"
+import * as DatabaseTimeout from "./StatementTimeout.js"
+
+export interface PoolConfig {
+  readonly connectionString: string
+  readonly applicationName: string
+  readonly max: number
+  /** Longest wait for a connection (a free one, or a new one to connect); 0 waits without limit. */
+  readonly acquireTimeoutMillis: number
+  /** Undefined: no statement timeout. */
+  readonly statementTimeoutMillis: number | undefined
+  /** How long an unused connection is kept open; 0 keeps it. */
+  readonly idleTimeoutMillis: number
+  /** Each checkout opens a connection and closes it after use, so none is ever kept idle. */
+  readonly serverless: boolean
+  /** Whether the server honours cancel requests (the embedded database does not). */
+  readonly cancellable: boolean
+}
+
+const connectionFatalCodes: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
+
+/**
+ * Whether a failed query leaves its connection unusable: anything but an ordinary error reply from the server
+ * (a socket error, a FATAL reply such as an administrator's termination, a connection-class SQLSTATE).
+ */
+export const breaksConnection = (error: unknown): boolean => {
+  if (!(error instanceof pg.DatabaseError)) return true
+  const code = error.code ?? ""
+  return error.severity === "FATAL" || error.severity === "PANIC" || code.startsWith("08") ||
+    connectionFatalCodes.has(code)
+}
+
+const cancelRequestCode = 80877102
+
+/** The longest a cancel request is waited for; past it the cancel is given up (the connection is closed anyway). */
+const cancelTimeoutMillis = 10_000
+
+/**
+ * Sends a protocol-level CancelRequest and resolves once the server has closed the request's connection, which
+ * Postgres does after it has signalled the backend; never rejects.
+ */
+const sendCancel = (host: string, port: number, processId: number, secretKey: number): Promise<void> =>
+  new Promise((resolve) => {
+    const socket = host.startsWith("/")
+      ? Net.connect({ path: `${host}/.s.PGSQL.${port}` })
+      : Net.connect({ host, port })
+    socket.unref()
+    socket.setTimeout(cancelTimeoutMillis, () => socket.destroy())
+    socket.on("error", () => socket.destroy())
+    socket.once("close", () => resolve())
+    socket.once("connect", () => {
+      const packet = Buffer.alloc(16)
+      packet.writeInt32BE(16, 0)
+      packet.writeInt32BE(cancelRequestCode, 4)
+      packet.writeInt32BE(processId, 8)
+      packet.writeInt32BE(secretKey, 12)
+      socket.write(packet)
+    })
+  })
+
+interface AppClientConfig extends pg.ClientConfig {
+  /** Sets each transaction's statement timeout (undefined: none). */
+  readonly statementTimeoutMillis?: number | undefined
+  /** Whether the server honours cancel requests. */
+  readonly cancellable?: boolean | undefined
+}
+
+type QueryCallback = (error: Error | undefined, result: unknown) => void
+
+/**
+ * A `pg` client that sets the statement timeout of each transaction it starts, remembers the error that broke it,
+ * and knows whether it leads straight to a Postgres backend.
+ */
+export class AppClient extends pg.Client {
+  // Set by `pg` itself; declared here to read them.
+  declare readonly activeQuery: unknown
+  declare readonly processID: number | null
+  declare readonly secretKey: number | null
+
+  /**
+   * Why this connection must not be handed to another caller, if it must not: the error that broke it, or the
+   * cancel of its statement. The pool destroys it on release.
+   */
+  unusable: Error | undefined = undefined
+  /**
+   * Whether the backend pid seen through this connection when it was opened equals the pid of its cancel key: no
+   * pooler between, so a cancel request reaches this connection's statement and nothing else.
+   */
+  direct = false
+  private readonly cancellable: boolean
+  /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
+  private transactionStatus = "I"
+  private readonly session: DatabaseTimeout.Session
+
+  constructor(config?: AppClientConfig) {
+    super(config)
+    const timeout = config?.statementTimeoutMillis
+    const prelude = timeout === undefined ? undefined : DatabaseTimeout.prelude(timeout)
+    this.cancellable = config?.cancellable ?? true
+    this.session = {
+      // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
+      preludeFor: (text) =>
+        prelude !== undefined && this.transactionStatus === "I" && DatabaseTimeout.acceptsPrelude(text) ? prelude : undefined
+    }
+    // Registered before pg's own listener, which sends the next query: the status is known by then.
+    this.connection.on("readyForQuery", (message: { readonly status?: string }) => {
+      this.transactionStatus = message.status ?? "I"
+    })
+    // Checked out, a client has no error listener of the pool's, and an error event without one would crash the
+    // process; the statement running then fails on its own with the same error.
+    this.on("error", (error: Error) => {
+      this.unusable ??= error
+    })
+  }
+
+  /**
+   * Connects, then, where statements may be cancelled, learns whether a pooler stands between (one round trip per
+   * new connection, before it is handed to anyone).
+   */
+  override connect(): Promise<void>
+  override connect(callback: (error?: Error) => void): void
+  override connect(callback?: (error?: Error) => void): Promise<void> | void {
+    const ready = super.connect().then(async () => {
+      if (!this.cancellable) return
+      try {
+        const result = await super.query<{ pid: number }>("select pg_backend_pid() as pid")
+        this.direct = result.rows[0]?.pid === this.processID
+      } catch (error) {
+        // The pool forgets a client that failed to connect without closing it.
+        await this.end().catch(() => {})
+        throw error
+      }
+    })
+    if (callback === undefined) return ready
+    ready.then(() => callback(), (error: Error) => callback(error))
+  }
+
+  /**
+   * Cancels the running statement of a caller that gave up on it, where that is safe (a direct connection with a
+   * statement running); the connection is then never handed to anyone else: released, it is closed. Resolves when
+   * the cancel has reached the server, or at once when nothing was sent.
+   */
+  cancelStatement(): Promise<void> {
+    if (!this.cancellable || !this.direct || this.activeQuery == null || this.processID === null || this.secretKey === null) {
+      return Promise.resolve()
+    }
+    this.unusable ??= new Error("Statement cancelled by its caller")
+    return sendCancel(this.host, this.port, this.processID, this.secretKey)
+  }
+
+  override query(...args: Array<any>): any {
+    const [config, second, third] = args
+    // Cursors and other prepared submittables (streams) pass through: inside a transaction its timeout covers them.
+    if (config === null || config === undefined || typeof config.submit === "function") {
+      return Reflect.apply(super.query, this, args)
+    }
+    const values = typeof second === "function" ? undefined : second
+    const callback: QueryCallback | undefined = typeof second === "function"
+      ? second
+      : typeof third === "function"
+      ? third
+      : typeof config === "object" && typeof config.callback === "function"
+      ? config.callback
+      : undefined
+    let settle: QueryCallback
+    let result: Promise<unknown> | undefined
+    if (callback !== undefined) {
+      settle = callback
+    } else {
+      result = new Promise((resolve, reject) => {
+        settle = (error, value) => (error ? reject(error) : resolve(value))
+      })
+    }
+    const query = new DatabaseTimeout.TimedQuery(config, values, (error: Error | undefined, value: unknown) => {
+      if (error && this.unusable === undefined && breaksConnection(error)) this.unusable = error
+      settle(error, value)
+    }, this.session)
+    Reflect.apply(super.query, this, [query])
+    return result
+  }
+}
+
+type ConnectCallback = (
+  error: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: (release?: any) => void
+) => void
+
+/** pg's own `submit`-less form of the query @effect/sql-pg sends to cancel an interrupted statement. */
+const libraryCancel = /^SELECT pg_cancel_backend\((-?\d+)\)$/
+
+/**
+ * Hands out clients whose `release` destroys the connection instead of pooling it once it is unusable, and answers
+ * @effect/sql-pg's cancel of an interrupted statement itself (see `cancelByProcessId`).
+ */
+class AppPool extends pg.Pool {
+  private readonly byProcessId = new Map<number, AppClient>()
+
+  constructor(options: pg.PoolConfig) {
+    super(options)
+    this.on("connect", (client) => {
+      if (client instanceof AppClient && client.processID !== null) this.byProcessId.set(client.processID, client)
+    })
+    this.on("remove", (client) => {
+      if (client instanceof AppClient && client.processID !== null && this.byProcessId.get(client.processID) === client) {
+        this.byProcessId.delete(client.processID)
+      }
+    })
+  }
+
+  override connect(): Promise<pg.PoolClient>
+  override connect(callback: ConnectCallback): void
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
+    if (callback === undefined) {
+      return super.connect().then((client) => {
+        guardRelease(client, client.release.bind(client))
+        return client
+      })
+    }
+    super.connect((error, client, done) =>
+      callback(error, client, client === undefined ? done : guardRelease(client, done))
+    )
+  }
+
+  /**
+   * @effect/sql-pg cancels a statement it was interrupted in (a transaction's) with `SELECT pg_cancel_backend(pid)`
+   * sent through this very pool: it waits for a free connection, may land after the connection was handed to
+   * someone else, and through a pooler names no server's pid. That query is answered here instead: the statement is
+   * cancelled where that is safe (`AppClient.cancelStatement`), and the caller's callback runs once the cancel has
+   * reached the server, so the transaction's ROLLBACK is sent after it.
+   */
+  override query(...args: Array<any>): any {
+    const [text, callback] = args
+    const match = typeof text === "string" && typeof callback === "function" ? libraryCancel.exec(text) : null
+    if (match === null) return Reflect.apply(super.query, this, args)
+    const client = this.byProcessId.get(Number(match[1]))
+    const cancelled = client === undefined ? Promise.resolve() : client.cancelStatement()
+    cancelled.then(() => callback(undefined, { rows: [], rowCount: 0 }))
+    return undefined
+  }
+}
+
+const guardRelease = (client: pg.PoolClient, done: (release?: any) => void): (release?: any) => void => {
+  client.release = (error?: Error | boolean) => done(error || (client instanceof AppClient ? client.unusable : undefined))
+  return client.release
+}
+
+/** Cancels the statement running on a client of a pool made here, where that is safe (see `AppClient.cancelStatement`). */
+export const cancelStatement = (client: pg.ClientBase): void => {
+  if (client instanceof AppClient) void client.cancelStatement()
+}
+
+/** A pool for `config`; idle-client errors are handled by the pool (it drops the client), so they are not fatal. */
+export const make = (config: PoolConfig): pg.Pool => {
+  const options: pg.PoolConfig & AppClientConfig = {
+    connectionString: config.connectionString,
+    application_name: config.applicationName,
+    max: config.max,
+    min: 0,
+    connectionTimeoutMillis: config.acquireTimeoutMillis,
+    idleTimeoutMillis: config.serverless ? 1 : config.idleTimeoutMillis,
+    // No open connection should outlive its use in serverless mode: no keepalive probes either.
+    keepAlive: !config.serverless,
+    Client: AppClient,
+    ...(config.serverless ? { maxUses: 1 } : {}),
+    statementTimeoutMillis: config.statementTimeoutMillis,
+    cancellable: config.cancellable
+  }
+  const pool = new AppPool(options)
+  pool.on("error", () => {})
+  return pool
+}

@@ -1,0 +1,791 @@
+/**
+ * Parity of `NodeHttpAdapter.make` with the platform's `NodeHttpServer.make`: the same apps served through both,
+ * called over loopback HTTP, must answer alike (and as expected).
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { assert, describe, expect, it, layer } from "@effect/vitest"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  HashSet,
+  Layer,
+  Logger,
+  Option,
+  Queue,
+  Schema,
+  Scope,
+  Stream,
+  Tracer
+} from "effect"
+import * as Http from "node:http"
+import { Readable } from "node:stream"
+import * as WS from "ws"
+import * as NodeHttpAdapter from "../../../../src/core/http/node/NodeHttpAdapter.js"
+
+// What the routes report to the tests (finalizers, interruptions), in order.
+const signals = Effect.runSync(Queue.unbounded<string>())
+const nextSignal = Queue.take(signals).pipe(
+  Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error("no signal") })
+)
+const noSignalFor = (millis: number) =>
+  Effect.flatMap(Effect.sleep(Duration.millis(millis)), () => Queue.poll(signals))
+
+let ejectedScope: Scope.CloseableScope | undefined
+
+// A stream larger than a socket's buffers, so writing it has to wait for the client.
+const bigChunk = new Uint8Array(64 * 1024).fill(97)
+const bigChunks = 64
+// Far more than the socket buffers on both ends hold: with backpressure, a paused client stops the stream early.
+const countedChunks = 512
+let pulledChunks = 0
+
+class User extends Schema.Class<User>("User")({ id: Schema.Number, name: Schema.String }) {}
+
+class UsersGroup extends HttpApiGroup.make("users")
+  .add(HttpApiEndpoint.get("get", "/users/:id").setPath(Schema.Struct({ id: Schema.NumberFromString })).addSuccess(User))
+  .add(
+    HttpApiEndpoint.post("create", "/users").setPayload(Schema.Struct({ name: Schema.String })).addSuccess(User, {
+      status: 201
+    })
+  )
+{}
+
+class TestApi extends HttpApi.make("test").add(UsersGroup).prefix("/api") {}
+
+const UsersLive = HttpApiBuilder.group(TestApi, "users", (handlers) =>
+  handlers
+    .handle("get", ({ path }) => Effect.succeed(new User({ id: path.id, name: "Ada" })))
+    .handle("create", ({ payload }) => Effect.succeed(new User({ id: 1, name: payload.name }))))
+
+const request = HttpServerRequest.HttpServerRequest
+
+const reportBodyError = (error: HttpServerError.RequestError) =>
+  Queue.offer(signals, `body:${error.reason}:${error.cause instanceof Error ? error.cause.message : "?"}`)
+
+const routes = HttpLayerRouter.addAll([
+  HttpLayerRouter.route("GET", "/json", HttpServerResponse.json({ hello: "world", n: 1 })),
+  HttpLayerRouter.route("GET", "/text", Effect.succeed(HttpServerResponse.text("plain text", { status: 201 }))),
+  HttpLayerRouter.route(
+    "GET",
+    "/bytes",
+    Effect.succeed(HttpServerResponse.uint8Array(new Uint8Array([1, 2, 3, 4]), { contentType: "application/x-test" }))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/big-bytes",
+    Effect.succeed(HttpServerResponse.uint8Array(new Uint8Array(200 * 1024).fill(98)))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/stream",
+    Effect.succeed(HttpServerResponse.stream(Stream.range(1, bigChunks).pipe(Stream.map(() => bigChunk))))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/stream-counted",
+    Effect.sync(() => {
+      pulledChunks = 0
+      return HttpServerResponse.stream(
+        Stream.range(1, countedChunks).pipe(Stream.map(() => bigChunk), Stream.tap(() => Effect.sync(() => pulledChunks++)))
+      )
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/form-data",
+    Effect.sync(() => {
+      const form = new FormData()
+      form.append("a", "1")
+      form.append("file", new Blob(["content"], { type: "text/plain" }), "f.txt")
+      return HttpServerResponse.formData(form)
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/readable",
+    Effect.sync(() => HttpServerResponse.raw(Readable.from(["a", "b", "c"]), { contentType: "text/plain" }))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/cookies",
+    Effect.map(request, (req) =>
+      HttpServerResponse.unsafeJson(req.cookies).pipe(
+        HttpServerResponse.setHeader("set-cookie", "manual=1"),
+        HttpServerResponse.unsafeSetCookie("session", "abc", { httpOnly: true, path: "/" }),
+        HttpServerResponse.unsafeSetCookie("theme", "dark")
+      ))
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/request",
+    Effect.map(request, (req) =>
+      HttpServerResponse.unsafeJson({
+        url: req.url,
+        originalUrl: req.originalUrl,
+        method: req.method,
+        host: req.headers.host,
+        remoteAddress: Option.getOrNull(req.remoteAddress),
+        modified: req.modify({ url: "/elsewhere", remoteAddress: "10.0.0.1" }).url,
+        modifiedAddress: Option.getOrNull(req.modify({ remoteAddress: "10.0.0.1" }).remoteAddress),
+        modifiedHeader: req.modify({ headers: { ...req.headers, "x-extra": "1" } }).headers["x-extra"],
+        incomingMessage: NodeHttpServerRequest.toIncomingMessage(req).url,
+        text: String(req)
+      }))
+  ),
+  HttpLayerRouter.route("POST", "/echo/json", Effect.flatMap(request, (req) => Effect.map(req.json, (body) => HttpServerResponse.unsafeJson({ body })))),
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/text",
+    Effect.flatMap(request, (req) =>
+      // Read twice: the body is read once and shared.
+      Effect.zipWith(req.text, req.text, (a, b) => HttpServerResponse.text(`${a.length}:${a === b}:${a.slice(0, 20)}`)).pipe(
+        Effect.tapError(reportBodyError)
+      ))
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/form",
+    Effect.flatMap(request, (req) => Effect.map(req.urlParamsBody, (params) => HttpServerResponse.unsafeJson(params)))
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/bytes",
+    Effect.flatMap(request, (req) =>
+      Effect.map(req.arrayBuffer, (buffer) => HttpServerResponse.text(`${buffer.byteLength}:${new Uint8Array(buffer)[0]}`)).pipe(
+        Effect.tapError(reportBodyError)
+      ))
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/stream",
+    Effect.flatMap(request, (req) =>
+      Effect.map(
+        Stream.runFold(req.stream, 0, (total, chunk) => total + chunk.length),
+        (total) => HttpServerResponse.text(String(total))
+      ))
+  ),
+  HttpLayerRouter.route(
+    "POST",
+    "/upload",
+    Effect.gen(function*() {
+      const req = yield* request
+      const form = yield* req.multipart
+      const fs = yield* FileSystem.FileSystem
+      const file = (form.file as ReadonlyArray<{ readonly name: string; readonly path: string }>)[0]!
+      const content = yield* fs.readFileString(file.path)
+      return HttpServerResponse.unsafeJson({ field: form.field, name: file.name, content })
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/pre-response",
+    Effect.as(
+      HttpApp.appendPreResponseHandler((_req, response) =>
+        Effect.succeed(HttpServerResponse.setHeader(response, "x-pre", "1"))
+      ),
+      HttpServerResponse.text("with pre-response handler")
+    )
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/pre-response-fail",
+    Effect.zipRight(
+      HttpApp.appendPreResponseHandler((_req, response) =>
+        Effect.succeed(HttpServerResponse.setHeader(response, "x-pre", "on-error"))
+      ),
+      Effect.fail(new Error("after handler"))
+    )
+  ),
+  HttpLayerRouter.route("GET", "/fail", Effect.fail(new Error("boom"))),
+  HttpLayerRouter.route("GET", "/die", Effect.die("defect")),
+  HttpLayerRouter.route("GET", "/die-response", Effect.die(HttpServerResponse.text("teapot", { status: 418 }))),
+  HttpLayerRouter.route(
+    "GET",
+    "/slow",
+    Effect.zipRight(Queue.offer(signals, "slow:started"), Effect.never).pipe(
+      Effect.onInterrupt((interruptors) =>
+        Queue.offer(signals, `slow:interrupted:${HashSet.has(interruptors, HttpServerError.clientAbortFiberId)}`)
+      )
+    )
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/scope",
+    Effect.gen(function*() {
+      const nodeResponse = NodeHttpServerRequest.toServerResponse(yield* request)
+      yield* Effect.addFinalizer((exit) =>
+        Queue.offer(signals, `scope:closed:ended=${nodeResponse.writableEnded}:${exit._tag}`)
+      )
+      return HttpServerResponse.text("scoped")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/eject",
+    Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      HttpApp.ejectDefaultScopeClose(scope)
+      ejectedScope = scope as Scope.CloseableScope
+      yield* Effect.addFinalizer(() => Queue.offer(signals, "eject:closed"))
+      return HttpServerResponse.text("ejected")
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/eject-stream",
+    Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Queue.offer(signals, "eject-stream:closed"))
+      const body = Stream.make("a", "b").pipe(
+        Stream.tap(() => Effect.sleep(Duration.millis(20))),
+        Stream.encodeText,
+        Stream.ensuring(Queue.offer(signals, "eject-stream:body-done"))
+      )
+      return yield* Effect.sync(() => HttpApp.unsafeEjectStreamScope(HttpServerResponse.stream(body)))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/ws",
+    Effect.gen(function*() {
+      const socket = yield* HttpServerRequest.upgrade
+      const write = yield* socket.writer
+      yield* socket.runRaw((data) => write(typeof data === "string" ? `echo:${data}` : data))
+      return HttpServerResponse.empty()
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/span",
+    Effect.map(Effect.option(Effect.currentSpan), (span) =>
+      HttpServerResponse.unsafeJson(
+        Option.match(span, {
+          onNone: () => ({ traced: false }),
+          onSome: (span) => ({
+            traced: true,
+            traceId: span.traceId,
+            parent: Option.getOrNull(Option.map(span.parent, (parent) => parent.spanId)),
+            name: span.name,
+            kind: span.kind
+          })
+        })
+      ))
+  )
+])
+
+const apiRoutes = HttpLayerRouter.addHttpApi(TestApi).pipe(Layer.provide(UsersLive))
+
+const maxBodySize = Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(64 * 1024)))
+
+interface Ports {
+  readonly platform: number
+  readonly lean: number
+}
+class Servers extends Context.Tag("test/NodeHttpAdapter/Servers")<Servers, Ports>() {}
+
+const listen = { port: 0, host: "127.0.0.1" }
+const serverLayers = {
+  platform: NodeHttpServer.layer(() => Http.createServer(), listen),
+  lean: NodeHttpAdapter.layer(() => Http.createServer(), listen)
+}
+
+const portOf = (context: Context.Context<HttpServer.HttpServer>) =>
+  (Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress).port
+
+/** Serves `app` (a layer that needs an `HttpServer`) once on each adapter. */
+const serveBoth = <A, E>(
+  app: Layer.Layer<A, E, HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>>
+): Effect.Effect<Ports, E | HttpServerError.ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const portFor = (server: typeof serverLayers.lean) => Effect.map(Layer.build(Layer.provideMerge(app, server)), portOf)
+    return { platform: yield* portFor(serverLayers.platform), lean: yield* portFor(serverLayers.lean) }
+  })
+
+/** Both ways the app is served in production-like and default setups. */
+const setups = {
+  // Ours: no logger middleware, tracer off (the fast path).
+  ours: HttpLayerRouter.serve(Layer.mergeAll(routes, apiRoutes), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(maxBodySize),
+    HttpMiddleware.withTracerDisabledWhen(() => true)
+  ),
+  // The platform's defaults: the logger middleware and the tracer (its lines are dropped).
+  defaults: HttpLayerRouter.serve(Layer.mergeAll(routes, apiRoutes), { disableListenLog: true }).pipe(
+    Layer.provide(maxBodySize),
+    Layer.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+  )
+}
+
+interface Reply {
+  readonly status: number
+  readonly headers: Record<string, string | Array<string> | undefined>
+  readonly body: Buffer
+}
+
+interface Call {
+  readonly method?: string
+  readonly path: string
+  readonly headers?: Record<string, string>
+  readonly body?: string | Uint8Array
+}
+
+const call = (port: number, options: Call): Effect.Effect<Reply, Error> =>
+  Effect.async<Reply, Error>((resume) => {
+    const req = Http.request(
+      { host: "127.0.0.1", port, method: options.method ?? "GET", path: options.path, headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (chunk: Buffer) => chunks.push(chunk))
+        res.on("end", () => {
+          const { date: _date, ...headers } = res.headers
+          resume(Effect.succeed({ status: res.statusCode!, headers, body: Buffer.concat(chunks) }))
+        })
+        res.on("error", (error) => resume(Effect.fail(error)))
+      }
+    )
+    req.on("error", (error) => resume(Effect.fail(error)))
+    req.end(options.body)
+  })
+
+/** Calls both servers the same way; their replies must be equal. Returns the (lean) reply for further checks. */
+const compare = (ports: Ports, options: Call) =>
+  Effect.gen(function*() {
+    const platform = yield* Effect.either(call(ports.platform, options))
+    const lean = yield* Effect.either(call(ports.lean, options))
+    if (platform._tag === "Left" || lean._tag === "Left") {
+      assert.strictEqual(String(lean._tag === "Left" ? lean.left : "ok"), String(platform._tag === "Left" ? platform.left : "ok"))
+      return yield* Effect.fail(lean._tag === "Left" ? lean.left : new Error("the platform failed"))
+    }
+    expect({ ...lean.right, body: lean.right.body.toString("latin1") }).toEqual({
+      ...platform.right,
+      body: platform.right.body.toString("latin1")
+    })
+    return lean.right
+  })
+
+const bodyText = (reply: Reply) => reply.body.toString("utf8")
+const bodyJson = (reply: Reply) => JSON.parse(bodyText(reply)) as unknown
+
+for (const [setupName, setup] of Object.entries(setups)) {
+  // Real clock: the routes run on the servers' runtime, built here.
+  layer(Layer.scoped(Servers, serveBoth(setup)), { excludeTestServices: true })(`parity (${setupName})`, (it) => {
+    it.effect("JSON, text and byte bodies", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const json = yield* compare(ports, { path: "/json" })
+        assert.strictEqual(json.status, 200)
+        assert.strictEqual(json.headers["content-type"], "application/json")
+        assert.deepStrictEqual(bodyJson(json), { hello: "world", n: 1 })
+        const text = yield* compare(ports, { path: "/text" })
+        assert.strictEqual(text.status, 201)
+        assert.strictEqual(bodyText(text), "plain text")
+        const bytes = yield* compare(ports, { path: "/bytes" })
+        assert.strictEqual(bytes.headers["content-type"], "application/x-test")
+        assert.deepStrictEqual([...bytes.body], [1, 2, 3, 4])
+        const big = yield* compare(ports, { path: "/big-bytes" })
+        assert.strictEqual(big.body.length, 200 * 1024)
+      }))
+
+    it.effect("stream bodies, larger than the socket buffer", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const reply = yield* compare(ports, { path: "/stream" })
+        assert.strictEqual(reply.headers["transfer-encoding"], "chunked")
+        assert.strictEqual(reply.body.length, bigChunk.length * bigChunks)
+        assert.isTrue(reply.body.every((byte) => byte === 97))
+        const readable = yield* compare(ports, { path: "/readable" })
+        assert.strictEqual(bodyText(readable), "abc")
+      }))
+
+    it.effect("FormData bodies", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          const reply = yield* call(port, { path: "/form-data" })
+          const form = yield* Effect.promise(() =>
+            new Response(reply.body, { headers: { "content-type": String(reply.headers["content-type"]) } }).formData()
+          )
+          assert.strictEqual(form.get("a"), "1")
+          const file = form.get("file") as File
+          assert.strictEqual(file.name, "f.txt")
+          assert.strictEqual(yield* Effect.promise(() => file.text()), "content")
+        }
+      }))
+
+    it.effect("a slow reader gets the whole stream (backpressure)", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          const received = yield* Effect.async<number, Error>((resume) => {
+            Http.get({ host: "127.0.0.1", port, path: "/stream", agent: false }, (res) => {
+              let total = 0
+              res.pause()
+              setTimeout(() => {
+                res.on("data", (chunk: Buffer) => {
+                  total += chunk.length
+                  // Read slowly so the server's writes have to wait for `drain`.
+                  res.pause()
+                  setTimeout(() => res.resume(), 1)
+                })
+                res.on("end", () => resume(Effect.succeed(total)))
+                res.resume()
+              }, 100)
+            }).on("error", (error) => resume(Effect.fail(error)))
+          })
+          assert.strictEqual(received, bigChunk.length * bigChunks)
+        }
+      }))
+
+    it.effect("a client that stops reading stops the stream (backpressure)", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          const { pulled, received } = yield* Effect.async<{ pulled: number; received: number }, Error>((resume) => {
+            Http.get({ host: "127.0.0.1", port, path: "/stream-counted", agent: false }, (res) => {
+              res.pause()
+              setTimeout(() => {
+                const pulled = pulledChunks
+                let received = 0
+                res.on("data", (chunk: Buffer) => (received += chunk.length))
+                res.on("end", () => resume(Effect.succeed({ pulled, received })))
+                res.resume()
+              }, 300)
+            }).on("error", (error) => resume(Effect.fail(error)))
+          })
+          assert.isBelow(pulled, countedChunks / 2)
+          assert.strictEqual(received, bigChunk.length * countedChunks)
+        }
+      }))
+
+    it.effect("HEAD has the headers and no body", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const reply = yield* compare(ports, { method: "HEAD", path: "/text" })
+        assert.strictEqual(reply.status, 201)
+        assert.strictEqual(reply.headers["content-length"], "10")
+        assert.strictEqual(reply.body.length, 0)
+        const json = yield* compare(ports, { method: "HEAD", path: "/json" })
+        assert.strictEqual(json.body.length, 0)
+      }))
+
+    it.effect("cookies in, set-cookie out", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const reply = yield* compare(ports, { path: "/cookies", headers: { cookie: "a=1; b=two%20words" } })
+        assert.deepStrictEqual(bodyJson(reply), { a: "1", b: "two words" })
+        assert.deepStrictEqual(reply.headers["set-cookie"], ["session=abc; Path=/; HttpOnly", "theme=dark", "manual=1"])
+      }))
+
+    it.effect("request url, method, headers, remote address, modify", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const reply = yield* call(ports.lean, { path: "/request?x=1" })
+        const platform = yield* call(ports.platform, { path: "/request?x=1" })
+        const body = bodyJson(reply) as Record<string, unknown>
+        assert.deepStrictEqual(body, {
+          ...(bodyJson(platform) as Record<string, unknown>),
+          host: `127.0.0.1:${ports.lean}`
+        })
+        assert.deepStrictEqual(body, {
+          url: "/request?x=1",
+          originalUrl: "/request?x=1",
+          method: "GET",
+          host: `127.0.0.1:${ports.lean}`,
+          remoteAddress: "127.0.0.1",
+          modified: "/elsewhere",
+          modifiedAddress: "10.0.0.1",
+          modifiedHeader: "1",
+          incomingMessage: "/request?x=1",
+          text: "ServerRequest(GET /request?x=1)"
+        })
+      }))
+
+    it.effect("request bodies: json, text, urlencoded, bytes, stream", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const json = yield* compare(ports, {
+          method: "POST",
+          path: "/echo/json",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ a: [1, 2], b: "c" })
+        })
+        assert.deepStrictEqual(bodyJson(json), { body: { a: [1, 2], b: "c" } })
+        const empty = yield* compare(ports, { method: "POST", path: "/echo/json", body: "" })
+        assert.deepStrictEqual(bodyJson(empty), { body: null })
+        const malformed = yield* compare(ports, { method: "POST", path: "/echo/json", body: "{nope" })
+        assert.strictEqual(malformed.status, 400)
+        const text = yield* compare(ports, { method: "POST", path: "/echo/text", body: "hello body" })
+        assert.strictEqual(bodyText(text), "10:true:hello body")
+        const form = yield* compare(ports, {
+          method: "POST",
+          path: "/echo/form",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: "a=1&b=x%20y&a=2"
+        })
+        assert.deepStrictEqual(bodyJson(form), [["a", "1"], ["b", "x y"], ["a", "2"]])
+        const bytes = yield* compare(ports, { method: "POST", path: "/echo/bytes", body: new Uint8Array([7, 8, 9]) })
+        assert.strictEqual(bodyText(bytes), "3:7")
+        const streamed = yield* compare(ports, { method: "POST", path: "/echo/stream", body: "x".repeat(100_000) })
+        assert.strictEqual(bodyText(streamed), "100000")
+      }))
+
+    it.effect("a body over MaxBodySize fails; ours answers where the platform resets the connection", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const big = "x".repeat(100 * 1024)
+        for (const path of ["/echo/text", "/echo/bytes"]) {
+          const outcomes: Array<string> = []
+          for (const port of [ports.platform, ports.lean]) {
+            const reply = yield* Effect.either(call(port, { method: "POST", path, body: big }))
+            outcomes.push(reply._tag === "Right" ? String(reply.right.status) : "reset")
+            assert.strictEqual(yield* nextSignal, "body:Decode:maxBytes exceeded")
+          }
+          // The platform destroys the request stream at the limit, so its client sees a reset; ours drops the rest
+          // of the body and the client reads the error response.
+          assert.deepStrictEqual(outcomes, ["reset", "400"])
+        }
+      }))
+
+    it.effect("multipart upload", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const form = new FormData()
+        form.append("field", "value")
+        form.append("file", new Blob(["file content"], { type: "text/plain" }), "notes.txt")
+        const encoded = new Response(form)
+        const body = new Uint8Array(yield* Effect.promise(() => encoded.arrayBuffer()))
+        const reply = yield* compare(ports, {
+          method: "POST",
+          path: "/upload",
+          headers: { "content-type": encoded.headers.get("content-type")! },
+          body
+        })
+        assert.deepStrictEqual(bodyJson(reply), { field: "value", name: "notes.txt", content: "file content" })
+      }))
+
+    it.effect("pre-response handlers add headers, on success and on failure", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const ok = yield* compare(ports, { path: "/pre-response" })
+        assert.strictEqual(ok.headers["x-pre"], "1")
+        const failed = yield* compare(ports, { path: "/pre-response-fail" })
+        assert.strictEqual(failed.status, 500)
+        assert.strictEqual(failed.headers["x-pre"], "on-error")
+      }))
+
+    it.effect("failures, defects, responses as defects, unknown routes, HttpApi", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        assert.strictEqual((yield* compare(ports, { path: "/fail" })).status, 500)
+        assert.strictEqual((yield* compare(ports, { path: "/die" })).status, 500)
+        const teapot = yield* compare(ports, { path: "/die-response" })
+        assert.strictEqual(teapot.status, 418)
+        assert.strictEqual(bodyText(teapot), "teapot")
+        assert.strictEqual((yield* compare(ports, { path: "/nowhere" })).status, 404)
+        const user = yield* compare(ports, { path: "/api/users/7" })
+        assert.deepStrictEqual(bodyJson(user), { id: 7, name: "Ada" })
+        const created = yield* compare(ports, {
+          method: "POST",
+          path: "/api/users",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: "Grace" })
+        })
+        assert.strictEqual(created.status, 201)
+        assert.deepStrictEqual(bodyJson(created), { id: 1, name: "Grace" })
+        const invalid = yield* compare(ports, { path: "/api/users/seven" })
+        assert.strictEqual(invalid.status, 400)
+      }))
+
+    it.effect("a client that goes away interrupts the handler, whose finalizers run", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          const req = Http.get({ host: "127.0.0.1", port, path: "/slow", agent: false })
+          req.on("error", () => {})
+          assert.strictEqual(yield* nextSignal, "slow:started")
+          req.destroy()
+          assert.strictEqual(yield* nextSignal, "slow:interrupted:true")
+        }
+      }))
+
+    it.effect("the request scope closes after the response is written", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          assert.strictEqual(bodyText(yield* call(port, { path: "/scope" })), "scoped")
+          assert.strictEqual(yield* nextSignal, "scope:closed:ended=true:Success")
+        }
+      }))
+
+    it.effect("an ejected scope stays open; an ejected stream scope closes after the body", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          ejectedScope = undefined
+          assert.strictEqual(bodyText(yield* call(port, { path: "/eject" })), "ejected")
+          assert.isTrue(Option.isNone(yield* noSignalFor(50)))
+          yield* Scope.close(ejectedScope!, Exit.void)
+          assert.strictEqual(yield* nextSignal, "eject:closed")
+
+          assert.strictEqual(bodyText(yield* call(port, { path: "/eject-stream" })), "ab")
+          assert.strictEqual(yield* nextSignal, "eject-stream:body-done")
+          assert.strictEqual(yield* nextSignal, "eject-stream:closed")
+        }
+      }))
+
+    it.effect("WebSocket echo through HttpServerRequest.upgrade", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        for (const port of [ports.platform, ports.lean]) {
+          const echoed = yield* Effect.async<string, Error>((resume) => {
+            const ws = new WS.WebSocket(`ws://127.0.0.1:${port}/ws`)
+            ws.on("open", () => ws.send("hi"))
+            ws.on("message", (data) => {
+              ws.close(1000)
+              resume(Effect.succeed(String(data)))
+            })
+            ws.on("error", (error) => resume(Effect.fail(error)))
+          })
+          assert.strictEqual(echoed, "echo:hi")
+        }
+      }))
+
+    it.effect("an upgrade request answered with a plain response", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const outcomes: Array<string> = []
+        for (const port of [ports.platform, ports.lean]) {
+          outcomes.push(
+            yield* Effect.async<string>((resume) => {
+              const ws = new WS.WebSocket(`ws://127.0.0.1:${port}/text`)
+              ws.on("unexpected-response", (_req, res) => {
+                let body = ""
+                res.on("data", (chunk: Buffer) => (body += chunk))
+                res.on("end", () => resume(Effect.succeed(`${res.statusCode}:${body}`)))
+              })
+              ws.on("error", (error) => resume(Effect.succeed(`error:${error.message}`)))
+            })
+          )
+        }
+        assert.deepStrictEqual(outcomes, ["201:plain text", "201:plain text"])
+      }))
+  })
+}
+
+describe("NodeHttpAdapter", () => {
+  it.scoped("spans: off when disabled; on by default, continuing the caller's trace", () =>
+    Effect.gen(function*() {
+      const off = yield* serveBoth(setups.ours)
+      const untraced = yield* compare(off, { path: "/span" })
+      assert.deepStrictEqual(bodyJson(untraced), { traced: false })
+
+      const on = yield* serveBoth(setups.defaults)
+      const traceId = "0af7651916cd43dd8448eb211c80319c"
+      const parent = "b7ad6b7169203331"
+      const headers = { traceparent: `00-${traceId}-${parent}-01` }
+      const replies = [yield* call(on.platform, { path: "/span", headers }), yield* call(on.lean, { path: "/span", headers })]
+      for (const reply of replies) {
+        assert.deepStrictEqual(bodyJson(reply), { traced: true, traceId, parent, name: "http.server GET", kind: "server" })
+      }
+    }))
+
+  it.scoped("spans record the request and the response", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = Effect.runSync(Effect.map(Effect.tracer, (tracer) =>
+            tracer.span(name, parent, context, links, startTime, kind, options)))
+          spans.push(span)
+          return span
+        },
+        context: (f) => f()
+      })
+      const ports = yield* serveBoth(setups.defaults.pipe(Layer.provide(Layer.setTracer(recording))))
+      for (const port of [ports.platform, ports.lean]) {
+        spans.length = 0
+        yield* call(port, { path: "/text?q=1", headers: { "user-agent": "parity", authorization: "secret" } })
+        const server = spans.find((span) => span.kind === "server")!
+        const attributes = Object.fromEntries(server.attributes)
+        assert.strictEqual(attributes["http.request.method"], "GET")
+        assert.strictEqual(attributes["url.path"], "/text")
+        assert.strictEqual(attributes["url.query"], "q=1")
+        assert.strictEqual(attributes["user_agent.original"], "parity")
+        assert.strictEqual(attributes["http.request.header.authorization"], "<redacted>")
+        assert.strictEqual(attributes["http.response.status_code"], 201)
+        assert.strictEqual(attributes["http.route"], "/text")
+      }
+    }))
+
+  it.scoped("middleware given to serve runs after the response; a header it sets is lost", () =>
+    Effect.gen(function*() {
+      const seen = yield* Deferred.make<number>()
+      const lateHeader: HttpMiddleware.HttpMiddleware = (app) =>
+        Effect.tap(Effect.map(app, HttpServerResponse.setHeader("x-late", "1")), (response) =>
+          Deferred.succeed(seen, response.status))
+      const app = HttpServer.serve(Effect.succeed(HttpServerResponse.text("app")), lateHeader)
+      const ports = yield* serveBoth(app.pipe(HttpMiddleware.withTracerDisabledWhen(() => true)))
+      const reply = yield* compare(ports, { path: "/" })
+      assert.strictEqual(bodyText(reply), "app")
+      assert.isUndefined(reply.headers["x-late"])
+      assert.strictEqual(yield* Deferred.await(seen), 200)
+    }))
+
+  it.live("a plain HttpServer.serve app is uninterruptible: a client abort does not interrupt it", () =>
+    Effect.gen(function*() {
+      const app = HttpServer.serve(
+        Effect.zipRight(
+          Queue.offer(signals, "plain:started"),
+          Effect.as(Effect.sleep(Duration.millis(100)), HttpServerResponse.text("done"))
+        ).pipe(Effect.onExit((exit) => Queue.offer(signals, `plain:${exit._tag}`)))
+      )
+      const ports = yield* serveBoth(app.pipe(HttpMiddleware.withTracerDisabledWhen(() => true)))
+      for (const port of [ports.platform, ports.lean]) {
+        const req = Http.get({ host: "127.0.0.1", port, path: "/", agent: false })
+        req.on("error", () => {})
+        assert.strictEqual(yield* nextSignal, "plain:started")
+        req.destroy()
+        assert.strictEqual(yield* nextSignal, "plain:Success")
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("closing the server's scope closes the listener", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const nodeServer = Http.createServer()
+      const server = yield* NodeHttpAdapter.make(() => nodeServer, { port: 0, host: "127.0.0.1" }).pipe(
+        Scope.extend(scope)
+      )
+      const port = (server.address as HttpServer.TcpAddress).port
+      assert.isTrue(nodeServer.listening)
+      yield* server.serve(Effect.succeed(HttpServerResponse.text("up"))).pipe(Scope.extend(scope))
+      assert.strictEqual(bodyText(yield* call(port, { path: "/" })), "up")
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(nodeServer.listening)
+      const after = yield* Effect.either(call(port, { path: "/" }))
+      assert.isTrue(after._tag === "Left" && (after.left as NodeJS.ErrnoException).code === "ECONNREFUSED")
+    }))
+
+  it.effect("a port in use fails with ServeError", () =>
+    Effect.gen(function*() {
+      const first = yield* NodeHttpAdapter.make(() => Http.createServer(), { port: 0, host: "127.0.0.1" })
+      const port = (first.address as HttpServer.TcpAddress).port
+      const second = yield* Effect.flip(NodeHttpAdapter.make(() => Http.createServer(), { port, host: "127.0.0.1" }))
+      assert.strictEqual(second._tag, "ServeError")
+    }).pipe(Effect.scoped))
+})
