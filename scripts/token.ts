@@ -7,7 +7,7 @@
  */
 import { Effect, Option } from "effect"
 import { parseArgs } from "node:util"
-import * as AppConfig from "../src/core/config/AppConfig.js"
+import * as AppConfig from "../src/core/app/AppConfig.js"
 import * as DevIssuer from "../src/dev/DevIssuer.js"
 
 const { values } = parseArgs({

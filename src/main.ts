@@ -2,7 +2,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer } from "effect"
 import * as Http from "./api/Http.js"
-import * as AppConfig from "./core/config/AppConfig.js"
+import * as AppConfig from "./core/app/AppConfig.js"
 import * as CoreLive from "./core/CoreLive.js"
 import * as DevIssuer from "./dev/DevIssuer.js"
 

@@ -2,8 +2,8 @@
 import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as ApiContract from "../core/http/ApiContract.js"
-import { AdminUsersGroup } from "./AdminUsers.js"
-import { MeGroup } from "./Me.js"
+import { AdminUsersGroup } from "./AdminUsersGroup.js"
+import { MeGroup } from "./MeGroup.js"
 import { SystemGroup } from "./SystemGroup.js"
 
 /** The API's groups, with paths relative to the configured prefix (`API_PREFIX`). */

@@ -1,7 +1,6 @@
 /** The reference API's HTTP server: its routes behind the core's request pipeline, drained on shutdown. */
-import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer } from "effect"
-import { AppConfig, type Settings } from "../core/config/AppConfig.js"
+import { AppConfig, type Settings } from "../core/app/AppConfig.js"
 import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
 import * as Server from "../core/http/Server.js"
 import { UserRepo } from "../domain/UserRepo.js"
@@ -26,36 +25,8 @@ const ApiRoutes = Layer.unwrapEffect(
 
 export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
 
-const logAddress = Layer.effectDiscard(
-  Effect.flatMap(HttpServer.HttpServer, (server) =>
-    Effect.logInfo(
-      server.address._tag === "TcpAddress"
-        ? `Listening on http://${server.address.hostname}:${server.address.port}`
-        : `Listening on ${server.address.path}`
-    ))
-)
-
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
-  Server.layerDrainOnShutdown(settings.server.shutdownGrace).pipe(
-    Layer.provide(logAddress),
-    Layer.provide(
-      Server.serve(Layer.merge(Routes, extraRoutes), {
-        corsOrigins: settings.cors.origins,
-        corsAllowCredentials: settings.cors.allowCredentials,
-        maxBodyBytes: settings.server.maxBodyBytes,
-        maxJsonDepth: settings.server.maxJsonDepth,
-        tracing: settings.tracingEnabled
-      })
-    ),
-    Layer.provideMerge(Server.layerListen({
-      host: settings.server.host,
-      port: settings.server.port,
-      maxHeaderBytes: settings.server.maxHeaderBytes,
-      headersTimeout: settings.server.headersTimeout,
-      requestTimeout: settings.server.requestTimeout,
-      maxConnections: settings.server.maxConnections
-    }))
-  )
+  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings)
 
 export const layer = (settings: Settings) => layerWith(settings, Layer.empty)

@@ -1,6 +1,6 @@
 /** The whole core, composed: given the settings, every concern as one layer, each released in reverse order. */
 import { Layer } from "effect"
-import { AppConfig, type Settings } from "./config/AppConfig.js"
+import { AppConfig, type Settings } from "./app/AppConfig.js"
 import * as Auth from "./auth/Auth.js"
 import * as AuthAdmin from "./auth/AuthAdmin.js"
 import * as Database from "./db/Database.js"
@@ -31,11 +31,11 @@ export const observability = (settings: Settings, sink: Logging.Sink = Logging.s
  * database pools and the migrations (done before the server listens), then authentication.
  */
 export const layer = (settings: Settings) =>
-  Layer.mergeAll(Auth.layerReadiness, AuthAdmin.layerFromSettings(settings.supabase)).pipe(
+  AuthAdmin.layerFromSettings(settings.supabase).pipe(
     Layer.provideMerge(Auth.layerFromSettings(settings.supabase, settings.auth)),
     Layer.provideMerge(Migrations.layer()),
-    Layer.provideMerge(Database.layerSettings(settings)),
-    Layer.provideMerge(Layer.mergeAll(Readiness.layer(), HttpClients.layer(settings.httpClients))),
+    Layer.provideMerge(Database.layerFromSettings(settings)),
+    Layer.provideMerge(Layer.mergeAll(Readiness.layer(), HttpClients.layerFromSettings(settings.httpClients))),
     Layer.provideMerge(Lifecycle.layer),
     Layer.provideMerge(Layer.succeed(AppConfig, settings))
   )

@@ -4,7 +4,7 @@
  */
 import { Effect, Option, Redacted, type Scope } from "effect"
 import * as Path from "node:path"
-import type { Settings } from "../core/config/AppConfig.js"
+import type { Settings } from "../core/app/AppConfig.js"
 import { DEFAULT_ANON_KEY, DEFAULT_SERVICE_ROLE_KEY, startSupabaseStandIn } from "./SupabaseStandIn.js"
 
 /** Where the dev issuer keeps its signing keys (under the git-ignored data folder), so tokens survive restarts. */

@@ -4,6 +4,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import type { DbFailure } from "../core/db/DbResilience.js"
+import { BoundedMap } from "../core/runtime/BoundedMap.js"
 import { appRole, type SupabaseClaims, type User, UserRepo } from "./UserRepo.js"
 
 export interface Options {
@@ -35,16 +36,7 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
   Effect.gen(function*() {
     const repo = yield* UserRepo
     const freshMillis = Duration.toMillis(options.freshFor)
-    const entries = new Map<string, Entry>()
-
-    const remember = (sub: string, entry: Entry) => {
-      entries.delete(sub)
-      if (entries.size >= options.maxEntries) {
-        const oldest = entries.keys().next()
-        if (!oldest.done) entries.delete(oldest.value)
-      }
-      entries.set(sub, entry)
-    }
+    const entries = new BoundedMap<string, Entry>(options.maxEntries)
 
     return {
       sync: (claims) =>
@@ -55,7 +47,7 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
             return Effect.succeed(known.user)
           }
           return Effect.tap(repo.getOrCreateFromSupabase(claims), (user) =>
-            Effect.sync(() => remember(claims.sub, { user, fingerprint: print, syncedAt: now })))
+            Effect.sync(() => entries.set(claims.sub, { user, fingerprint: print, syncedAt: now })))
         })
     }
   })

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
 import { randomUUID } from "node:crypto"
-import { userMetadataLimits } from "../../src/api/AdminUsers.js"
+import { userMetadataLimits } from "../../src/api/AdminUsersGroup.js"
 import * as RawHttp from "../support/RawHttp.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"

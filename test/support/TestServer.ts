@@ -5,7 +5,7 @@
 import { Context, Effect, Layer, LogLevel } from "effect"
 import type * as Net from "node:net"
 import * as Http from "../../src/api/Http.js"
-import * as AppConfig from "../../src/core/config/AppConfig.js"
+import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
 import * as Logging from "../../src/core/runtime/Logging.js"
 import { NodeServer } from "../../src/core/http/Server.js"

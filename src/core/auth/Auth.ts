@@ -1,52 +1,26 @@
 /**
  * `Auth`: whom a bearer token belongs to. Local verification first (`JwksVerifier`); the provider
- * (`GET {url}/auth/v1/user`) only when local verification cannot decide. Refused tokens are remembered briefly and
+ * (`Introspection`) only when local verification cannot decide. Refused tokens are remembered briefly and
  * provider calls have a budget, so a flood of random tokens cannot become a flood of calls. Failures are typed
  * reasons that map to 401, or to 503 when the provider cannot be asked.
  */
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import {
-  Clock,
-  Config,
-  type ConfigError,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  Either,
-  Layer,
-  Option,
-  Redacted,
-  type Scope
-} from "effect"
+import { Clock, type ConfigError, Context, Data, Duration, Effect, Either, Layer, type Option, type Redacted, type Scope } from "effect"
+import type { HttpClients } from "../clients/HttpClients.js"
 import * as ApiError from "../errors/ApiError.js"
-import { HttpClients, isTimeout } from "../clients/HttpClients.js"
-import * as Jwks from "./Jwks.js"
-import { type Definitive, isRecord, isUndecided, Rejection, type Undecided, type VerifiedUser } from "./JwtClaims.js"
 import * as Logging from "../runtime/Logging.js"
-import { RateBudget } from "../runtime/RateBudget.js"
 import { Readiness } from "../runtime/Readiness.js"
-import * as SingleFlight from "../runtime/SingleFlight.js"
+import * as Introspection from "./Introspection.js"
+import * as Jwks from "./Jwks.js"
+import { type Definitive, isUndecided, Rejection, type VerifiedUser } from "./JwtClaims.js"
+import * as ProviderErrors from "./ProviderErrors.js"
+import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 import { digest, TokenCache } from "./TokenCache.js"
 
 export type { VerifiedUser } from "./JwtClaims.js"
+export { ProviderReason } from "./Introspection.js"
+export { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
 
-/** What the provider said (or could not say) about a token local verification left undecided. */
-export type ProviderReason = Data.TaggedEnum<{
-  /** `aboutToken` is false when the provider refused our API key (401), not the token. */
-  RejectedByProvider: { readonly detail: string; readonly aboutToken: boolean }
-  /** Connection refused, timeout, 5xx (520-530 included), or an answer that cannot be read. */
-  ProviderUnreachable: { readonly detail: string }
-  ProviderRateLimited: { readonly retryAfterSeconds: number }
-  /** The introspection budget is spent: the token is refused rather than sent to the provider. */
-  IntrospectionBudgetExhausted: {}
-}>
-export const ProviderReason = Data.taggedEnum<ProviderReason>()
-
-export type AuthReason = Definitive | ProviderReason
-
-/** Seconds a client is told to wait when the provider is unreachable; the provider is not asked again meanwhile. */
-export const unreachableRetryAfterSeconds = Jwks.unreachableRetryAfterSeconds
+export type AuthReason = Definitive | Introspection.ProviderReason
 
 /** The token was refused. Public face: 503 + `Retry-After` when the provider could not be asked, else 401. */
 export class AuthError extends Data.TaggedError("AuthError")<{ readonly reason: AuthReason }>
@@ -59,15 +33,9 @@ export class AuthError extends Data.TaggedError("AuthError")<{ readonly reason: 
   [ApiError.ToApiError](): ApiError.ApiError {
     switch (this.reason._tag) {
       case "ProviderUnreachable":
-        return new ApiError.ServiceUnavailable({
-          message: "The authentication provider is unavailable; retry shortly",
-          retryAfterSeconds: unreachableRetryAfterSeconds
-        })
+        return ProviderErrors.unavailable()
       case "ProviderRateLimited":
-        return new ApiError.ServiceUnavailable({
-          message: "The authentication provider is busy; retry shortly",
-          retryAfterSeconds: this.reason.retryAfterSeconds
-        })
+        return ProviderErrors.busy(this.reason.retryAfterSeconds)
       case "Missing":
         return new ApiError.Unauthorized({ message: "Authentication required" })
       default:
@@ -146,37 +114,19 @@ export interface Options {
   readonly tokenCacheMax: number
 }
 
-const retryAfterSeconds = (header: string | undefined, now: number): number => {
-  const value = header?.trim() ?? ""
-  const seconds = /^\d+$/.test(value) ? Number(value) : (Date.parse(value) - now) / 1000
-  return Number.isFinite(seconds) ? Math.min(3600, Math.max(1, Math.ceil(seconds))) : unreachableRetryAfterSeconds
-}
-
-/** Supabase's error body `{code, error_code, msg}`: the `error_code` only. */
-const providerErrorCode = (response: HttpClientResponse.HttpClientResponse) =>
-  Effect.orElseSucceed(
-    Effect.map(response.json, (body) =>
-      isRecord(body) && typeof body["error_code"] === "string" ? ` ${body["error_code"].slice(0, 40)}` : ""),
-    () => ""
-  )
-
 export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksVerifier | HttpClients | Scope.Scope> =>
   Effect.gen(function*() {
     const verifier = yield* Jwks.JwksVerifier
-    const client = (yield* HttpClients).supabaseAuth
-    const flights = SingleFlight.make<string>(yield* Effect.scope)
-    const budget = new RateBudget(options.introspectionBudget, Duration.minutes(1))
     const refused = new TokenCache<AuthReason>(options.negativeCacheMax)
-    const accepted = new TokenCache<VerifiedUser>(options.tokenCacheMax)
     const refusedTtl = Duration.toMillis(options.negativeCacheTtl)
-    const acceptedTtl = Duration.toMillis(options.tokenCacheTtl)
-    const userUrl = `${options.url}/auth/v1/user`
-    const apikey = Option.match(options.anonKey, {
-      onNone: (): Record<string, string> => ({}),
-      onSome: (key) => ({ apikey: Redacted.value(key) })
+    const provider = yield* Introspection.make({
+      url: options.url,
+      anonKey: options.anonKey,
+      introspectionBudget: options.introspectionBudget,
+      tokenCacheTtl: options.tokenCacheTtl,
+      tokenCacheMax: options.tokenCacheMax,
+      onRefused: (tokenDigest, reason, now) => refused.set(tokenDigest, reason, now + refusedTtl, now)
     })
-    // While the provider is known to be down (or asked us to slow down), undecided tokens get 503 without a call.
-    let backoff: { readonly until: number; readonly reason: "unreachable" | "rateLimited" } | undefined
 
     const refuse = (reason: AuthReason, remembered = false) =>
       Effect.zipRight(
@@ -186,89 +136,6 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
         Effect.fail(new AuthError({ reason }))
       )
 
-    const judge = (
-      response: HttpClientResponse.HttpClientResponse,
-      unverified: VerifiedUser,
-      now: number
-    ): Effect.Effect<VerifiedUser, ProviderReason> => {
-      const status = response.status
-      if (status === 200) {
-        return response.json.pipe(
-          Effect.mapError(() => ProviderReason.ProviderUnreachable({ detail: "unreadable answer" })),
-          Effect.flatMap((body) =>
-            isRecord(body) && body["id"] === unverified.sub
-              ? Effect.succeed(unverified)
-              : Effect.fail(ProviderReason.RejectedByProvider({ detail: "user does not match the token", aboutToken: true }))
-          )
-        )
-      }
-      if (status === 429) {
-        return Effect.zipRight(
-          Effect.ignore(response.text),
-          Effect.fail(ProviderReason.ProviderRateLimited({
-            retryAfterSeconds: retryAfterSeconds(response.headers["retry-after"], now)
-          }))
-        )
-      }
-      return Effect.flatMap(providerErrorCode(response), (code): Effect.Effect<never, ProviderReason> => {
-        const detail = `status ${status}${code}`
-        if (status >= 500 || status === 408) return Effect.fail(ProviderReason.ProviderUnreachable({ detail }))
-        // Supabase answers 403 for bad tokens; a 401 comes from its gateway refusing our key.
-        return status === 401
-          ? Effect.zipRight(
-            Effect.logError("The auth provider refused the anon key (check SUPABASE_ANON_KEY)"),
-            Effect.fail(ProviderReason.RejectedByProvider({ detail, aboutToken: false }))
-          )
-          : Effect.fail(ProviderReason.RejectedByProvider({ detail, aboutToken: true }))
-      })
-    }
-
-    /** One call to the provider and its bookkeeping; shared by every request with the same token. */
-    const introspect = (token: string, tokenDigest: string, unverified: VerifiedUser) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        client.get(userUrl, { headers: { authorization: `Bearer ${token}`, accept: "application/json", ...apikey } }).pipe(
-          Effect.mapError((error) =>
-            ProviderReason.ProviderUnreachable({ detail: isTimeout(error) ? "timeout" : "connection failed" })
-          ),
-          Effect.flatMap((response) => judge(response, unverified, now)),
-          Effect.tapBoth({
-            onSuccess: (user) =>
-              Effect.sync(() => accepted.set(tokenDigest, user, Math.min(now + acceptedTtl, user.exp * 1000), now)),
-            onFailure: (reason) =>
-              Effect.flatMap(Clock.currentTimeMillis, (later) =>
-                Effect.sync(() => {
-                  if (reason._tag === "ProviderUnreachable") {
-                    backoff = { until: later + unreachableRetryAfterSeconds * 1000, reason: "unreachable" }
-                  } else if (reason._tag === "ProviderRateLimited") {
-                    backoff = { until: later + reason.retryAfterSeconds * 1000, reason: "rateLimited" }
-                  } else if (reason._tag === "RejectedByProvider" && reason.aboutToken) {
-                    refused.set(tokenDigest, reason, later + refusedTtl, later)
-                  }
-                }))
-          })
-        ))
-
-    const askProvider = (token: string, tokenDigest: string, undecided: Undecided) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<VerifiedUser, AuthError> => {
-        const known = accepted.get(tokenDigest, now)
-        if (known !== undefined) return Effect.succeed(known)
-        if (undecided._tag !== "LegacyUnverifiable" && undecided.providerUnreachable) {
-          backoff = { until: now + unreachableRetryAfterSeconds * 1000, reason: "unreachable" }
-          return refuse(ProviderReason.ProviderUnreachable({ detail: "key set download failed" }))
-        }
-        if (backoff !== undefined && now < backoff.until) {
-          return refuse(
-            backoff.reason === "unreachable"
-              ? ProviderReason.ProviderUnreachable({ detail: "unreachable moments ago" })
-              : ProviderReason.ProviderRateLimited({ retryAfterSeconds: Math.ceil((backoff.until - now) / 1000) })
-          )
-        }
-        if (!flights.isRunning(tokenDigest) && !budget.tryTake(now)) {
-          return refuse(ProviderReason.IntrospectionBudgetExhausted())
-        }
-        return Effect.catchAll(flights.run(tokenDigest, introspect(token, tokenDigest, undecided.unverified)), refuse)
-      })
-
     const verifyToken = (token: string): Effect.Effect<VerifiedUser, AuthError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         if (token.length === 0) return refuse(Rejection.Missing())
@@ -277,7 +144,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
         const remembered = refused.get(tokenDigest, now)
         if (remembered !== undefined) return refuse(remembered, true)
         return Effect.catchAll(verifier.verifyAt(token, tokenDigest, now), ({ reason }) => {
-          if (isUndecided(reason)) return askProvider(token, tokenDigest, reason)
+          if (isUndecided(reason)) return Effect.catchAll(provider.ask(token, tokenDigest, reason), (why) => refuse(why))
           refused.set(tokenDigest, reason, now + refusedTtl, now)
           return refuse(reason)
         })
@@ -289,27 +156,21 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
     return { verifyToken, verifyAuthorization, ready: verifier.ready }
   })
 
-/** `Auth` on a `JwksVerifier` the caller provides. */
-export const layer = (options: Options): Layer.Layer<Auth, never, Jwks.JwksVerifier | HttpClients> =>
-  Layer.scoped(Auth, make(options))
+/** `Auth` on a `JwksVerifier` the caller provides; `Auth.ready` is the `auth` check of `/ready`. */
+export const layer = (options: Options): Layer.Layer<Auth, never, Jwks.JwksVerifier | HttpClients | Readiness> =>
+  Layer.scoped(
+    Auth,
+    Effect.tap(make(options), (auth) => Effect.flatMap(Readiness, (readiness) => readiness.register("auth", auth.ready)))
+  )
 
-/** Registers `Auth.ready` as the `auth` check of `/ready`. */
-export const layerReadiness: Layer.Layer<never, never, Auth | Readiness> = Layer.effectDiscard(
-  Effect.gen(function*() {
-    const auth = yield* Auth
-    const readiness = yield* Readiness
-    yield* readiness.register("auth", auth.ready)
-  })
-)
-
-// Configuration -----------------------------------------------------------------------------------------------------
+// Settings ----------------------------------------------------------------------------------------------------------
 
 export const optionsFromSettings = (
-  supabase: Jwks.SupabaseSettings,
+  supabase: ProviderSettings,
   tunables: Tunables
 ): Either.Either<{ readonly auth: Options; readonly verifier: Jwks.Options }, ConfigError.ConfigError> =>
   Either.all({
-    url: Jwks.supabaseUrl(supabase),
+    url: providerUrl(supabase),
     verifier: Jwks.optionsFromSettings(supabase, tunables.verifier)
   }).pipe(Either.map(({ url, verifier }) => ({
     verifier,
@@ -324,33 +185,12 @@ export const optionsFromSettings = (
     }
   })))
 
-/** `Auth` and its `JwksVerifier`, from the Supabase settings and `config`. */
+/** `Auth` and its `JwksVerifier`, from the Supabase settings and the auth settings (`AuthSettings`). */
 export const layerFromSettings = (
-  supabase: Jwks.SupabaseSettings,
+  supabase: ProviderSettings,
   tunables: Tunables
-): Layer.Layer<Auth | Jwks.JwksVerifier, ConfigError.ConfigError, HttpClients> =>
+): Layer.Layer<Auth | Jwks.JwksVerifier, ConfigError.ConfigError, HttpClients | Readiness> =>
   Layer.unwrapEffect(
     Effect.map(optionsFromSettings(supabase, tunables), ({ auth, verifier }) =>
       layer(auth).pipe(Layer.provideMerge(Jwks.layer(verifier))))
   )
-
-/**
- * `Jwks.config`, plus `AUTH_NEGATIVE_CACHE_TTL` (s, 30), `AUTH_NEGATIVE_CACHE_MAX` (10000; 0 disables it) and
- * `AUTH_INTROSPECTION_BUDGET` (provider calls per minute, 60).
- */
-export const config: Config.Config<Tunables> = Config.all({
-  verifier: Jwks.config,
-  negativeCacheTtl: Config.number("AUTH_NEGATIVE_CACHE_TTL").pipe(
-    Config.validate({ message: "must be 0 or more seconds", validation: (s) => s >= 0 }),
-    Config.map(Duration.seconds),
-    Config.withDefault(defaults.negativeCacheTtl)
-  ),
-  negativeCacheMax: Config.integer("AUTH_NEGATIVE_CACHE_MAX").pipe(
-    Config.validate({ message: "must be an integer of at least 0", validation: (n) => n >= 0 }),
-    Config.withDefault(defaults.negativeCacheMax)
-  ),
-  introspectionBudget: Config.integer("AUTH_INTROSPECTION_BUDGET").pipe(
-    Config.validate({ message: "must be an integer of at least 0", validation: (n) => n >= 0 }),
-    Config.withDefault(defaults.introspectionBudget)
-  )
-})

@@ -16,96 +16,30 @@
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { type ConfigError, Context, Data, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
-import * as ApiError from "../errors/ApiError.js"
+import { Clock, type ConfigError, Context, Data, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpClients, isTimeout } from "../clients/HttpClients.js"
-import { supabaseUrl, type SupabaseSettings } from "./Jwks.js"
-import { isRecord, isUuid } from "./JwtClaims.js"
+import * as RetryAfter from "../clients/RetryAfter.js"
+import * as ApiError from "../errors/ApiError.js"
 import * as Logging from "../runtime/Logging.js"
+import {
+  AdminUser,
+  type CreateUserInput,
+  type GeneratedLink,
+  type GenerateLinkInput,
+  LinkProperties,
+  type UpdateUserInput,
+  type UserPage
+} from "./AuthAdminSchema.js"
+import { isRecord, isUuid } from "./JwtClaims.js"
+import * as ProviderErrors from "./ProviderErrors.js"
+import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 
-const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-const optionalText = Schema.optionalWith(Schema.String, { nullable: true })
-
-/** A user as the admin API returns it (the fields the app uses; others are dropped). */
-export const AdminUser = Schema.Struct({
-  id: Schema.String,
-  aud: optionalText,
-  role: optionalText,
-  email: optionalText,
-  phone: optionalText,
-  email_confirmed_at: optionalText,
-  phone_confirmed_at: optionalText,
-  confirmed_at: optionalText,
-  invited_at: optionalText,
-  last_sign_in_at: optionalText,
-  banned_until: optionalText,
-  app_metadata: Schema.optionalWith(Metadata, { nullable: true, default: () => ({}) }),
-  user_metadata: Schema.optionalWith(Metadata, { nullable: true, default: () => ({}) }),
-  created_at: optionalText,
-  updated_at: optionalText,
-  is_anonymous: Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false })
-})
-export type AdminUser = typeof AdminUser.Type
-
-const userFields = {
-  email: Schema.optional(Schema.String),
-  phone: Schema.optional(Schema.String),
-  password: Schema.optional(Schema.String),
-  email_confirm: Schema.optional(Schema.Boolean),
-  phone_confirm: Schema.optional(Schema.Boolean),
-  role: Schema.optional(Schema.String),
-  app_metadata: Schema.optional(Metadata),
-  user_metadata: Schema.optional(Metadata),
-  /** Go duration ("24h") or "none". */
-  ban_duration: Schema.optional(Schema.String)
-}
-
-export const CreateUserInput = Schema.Struct({ ...userFields, id: Schema.optional(Schema.String) })
-export type CreateUserInput = typeof CreateUserInput.Type
-
-export const UpdateUserInput = Schema.Struct(userFields)
-export type UpdateUserInput = typeof UpdateUserInput.Type
-
-export const LinkType = Schema.Literal(
-  "signup",
-  "invite",
-  "magiclink",
-  "recovery",
-  "email_change_current",
-  "email_change_new"
-)
-
-export const GenerateLinkInput = Schema.Struct({
-  type: LinkType,
-  email: Schema.String,
-  password: Schema.optional(Schema.String),
-  new_email: Schema.optional(Schema.String),
-  data: Schema.optional(Metadata),
-  redirect_to: Schema.optional(Schema.String)
-})
-export type GenerateLinkInput = typeof GenerateLinkInput.Type
-
-const LinkProperties = Schema.Struct({
-  action_link: Schema.String,
-  email_otp: optionalText,
-  hashed_token: optionalText,
-  redirect_to: optionalText,
-  verification_type: optionalText
-})
-
-/** The link and the user it was made for (GoTrue answers both in one flat object; this splits them like supabase-js). */
-export interface GeneratedLink {
-  readonly properties: typeof LinkProperties.Type
-  readonly user: AdminUser
-}
-
-export interface UserPage {
-  readonly users: ReadonlyArray<AdminUser>
-  /** `X-Total-Count`, when the provider sent it. */
-  readonly total: number | undefined
-  /** From the `Link` header's `rel="next"`. */
-  readonly nextPage: number | undefined
-}
+/** A user of the auth provider that does not exist (or an id no user can have). */
+export class UserNotFound extends ApiError.Class<UserNotFound>()("UserNotFound", {
+  status: 404,
+  code: "USER_NOT_FOUND",
+  message: "User not found"
+}) {}
 
 export type AdminFailure =
   | "UserNotFound"
@@ -129,7 +63,7 @@ export class AuthAdminError extends Data.TaggedError("AuthAdminError")<{
   [ApiError.ToApiError](): ApiError.ApiError {
     switch (this.kind) {
       case "UserNotFound":
-        return new ApiError.UserNotFound()
+        return new UserNotFound()
       case "Conflict":
         return new ApiError.Conflict({ message: this.message })
       case "Invalid":
@@ -137,12 +71,9 @@ export class AuthAdminError extends Data.TaggedError("AuthAdminError")<{
       case "BadRequest":
         return new ApiError.BadRequest({ message: this.message })
       case "Unavailable":
-        return new ApiError.ServiceUnavailable({ message: "The authentication provider is unavailable; retry shortly", retryAfterSeconds: 5 })
+        return ProviderErrors.unavailable()
       case "RateLimited":
-        return new ApiError.ServiceUnavailable({
-          message: "The authentication provider is busy; retry shortly",
-          retryAfterSeconds: this.retryAfterSeconds ?? 5
-        })
+        return ProviderErrors.busy(this.retryAfterSeconds ?? ProviderErrors.unreachableRetryAfterSeconds)
       case "Upstream":
         return new ApiError.ExternalService({ message: "The authentication provider failed" })
       case "NotConfigured":
@@ -176,11 +107,6 @@ export interface Options {
   readonly serviceRoleKey: Option.Option<Redacted.Redacted>
   /** A guard against a provider that never stops paging. Default 10 000. */
   readonly maxPages?: number
-}
-
-const retryAfterOf = (header: string | undefined): number | undefined => {
-  const value = header?.trim() ?? ""
-  return /^\d+$/.test(value) ? Math.max(1, Number(value)) : undefined
 }
 
 /** The page number of the `rel="next"` link (GoTrue's link paths are its own, so only the number is used). */
@@ -227,11 +153,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           }
           if (status === 400) return Effect.fail(failure(operation, "BadRequest", said, extra))
           if (status === 429) {
-            const retryAfter = retryAfterOf(response.headers["retry-after"])
-            return Effect.fail(failure(operation, "RateLimited", said, {
-              ...extra,
-              ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter })
-            }))
+            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const retryAfter = RetryAfter.parse(response.headers["retry-after"], now)
+              return Effect.fail(failure(operation, "RateLimited", said, {
+                ...extra,
+                ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter })
+              }))
+            })
           }
           if (status === 408 || status >= 500) return Effect.fail(failure(operation, "Unavailable", said, extra))
           return Effect.zipRight(
@@ -355,7 +283,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 export const layer = (options: Options): Layer.Layer<AuthAdmin, never, HttpClients> => Layer.effect(AuthAdmin, make(options))
 
 /** From the Supabase settings: `SUPABASE_URL` required; without `SUPABASE_SERVICE_ROLE_KEY` every operation fails (500). */
-export const layerFromSettings = (supabase: SupabaseSettings): Layer.Layer<AuthAdmin, ConfigError.ConfigError, HttpClients> =>
+export const layerFromSettings = (supabase: ProviderSettings): Layer.Layer<AuthAdmin, ConfigError.ConfigError, HttpClients> =>
   Layer.unwrapEffect(
-    Either.map(supabaseUrl(supabase), (url) => layer({ url, serviceRoleKey: supabase.serviceRoleKey }))
+    Either.map(providerUrl(supabase), (url) => layer({ url, serviceRoleKey: supabase.serviceRoleKey }))
   )

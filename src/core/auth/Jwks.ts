@@ -4,13 +4,14 @@
  * shape and header are checked before any key is touched; the claims before any key is downloaded, or, when the
  * key is at hand, while WebCrypto checks the signature. Time is Effect's `Clock`, so tests drive it with `TestClock`.
  */
-import { Clock, Config, ConfigError, Context, Data, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
+import { Clock, type ConfigError, Context, Data, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import type { CryptoKey } from "jose"
 import type { HttpClients } from "../clients/HttpClients.js"
 import * as JwksCache from "./JwksCache.js"
 import { checkClaims, decodePayload, type ParsedHeader, parseHeader, Rejection, type VerifiedUser } from "./JwtClaims.js"
+import { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
+import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 import { digest, TokenCache } from "./TokenCache.js"
-import type { Settings } from "../config/AppConfig.js"
 
 export type { JwsAlgorithm } from "./JwksCache.js"
 export { JwksUnavailable } from "./JwksCache.js"
@@ -18,7 +19,7 @@ export { JwksUnavailable } from "./JwksCache.js"
 /** Local verification refused the token; `reason` says why and whether `Auth` may ask the provider. */
 export class TokenRejected extends Data.TaggedError("TokenRejected")<{ readonly reason: Rejection }> {}
 
-/** The settings of local verification that are not Supabase's own (env names in `config`). */
+/** The settings of local verification that are not Supabase's own (read by `AuthSettings`). */
 export interface Tunables {
   readonly algorithms: ReadonlyArray<JwksCache.JwsAlgorithm>
   readonly clockTolerance: Duration.Duration
@@ -48,12 +49,6 @@ export const defaults: Tunables = {
   tokenCacheTtl: Duration.seconds(60),
   tokenCacheMax: 5000
 }
-
-/**
- * Seconds a client is told to wait when the provider is unreachable (`Retry-After`); the provider is not asked
- * again before, and may be asked again from then on (the key set download included).
- */
-export const unreachableRetryAfterSeconds = 5
 
 export interface Options extends Tunables {
   readonly jwksUrl: string
@@ -230,24 +225,14 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 export const layer = (options: Options): Layer.Layer<JwksVerifier, never, HttpClients> =>
   Layer.scoped(JwksVerifier, make(options))
 
-// Configuration -----------------------------------------------------------------------------------------------------
-
-/** The part of `AppConfig`'s `supabase` settings the auth layers read. */
-export type SupabaseSettings = Omit<Settings["supabase"], "devIssuerPort">
-
-/** The base URL of the provider, or the config error that says it is missing. */
-export const supabaseUrl = (supabase: Pick<SupabaseSettings, "url">): Either.Either<string, ConfigError.ConfigError> =>
-  Option.match(supabase.url, {
-    onNone: () => Either.left(ConfigError.MissingData(["SUPABASE_URL"], "Auth needs SUPABASE_URL (or the stand-in's URL)")),
-    onSome: (url) => Either.right(url.replace(/\/+$/, ""))
-  })
+// Settings ----------------------------------------------------------------------------------------------------------
 
 /** Options from the settings: the JWKS at `{url}/auth/v1/.well-known/jwks.json`, issuer default `{url}/auth/v1`. */
 export const optionsFromSettings = (
-  supabase: SupabaseSettings,
+  supabase: ProviderSettings,
   tunables: Tunables
 ): Either.Either<Options, ConfigError.ConfigError> =>
-  Either.map(supabaseUrl(supabase), (url) => ({
+  Either.map(providerUrl(supabase), (url) => ({
     ...tunables,
     jwksUrl: `${url}/auth/v1/.well-known/jwks.json`,
     issuer: Option.getOrElse(supabase.issuer, () => `${url}/auth/v1`),
@@ -256,53 +241,7 @@ export const optionsFromSettings = (
   }))
 
 export const layerFromSettings = (
-  supabase: SupabaseSettings,
+  supabase: ProviderSettings,
   tunables: Tunables
 ): Layer.Layer<JwksVerifier, ConfigError.ConfigError, HttpClients> =>
-  Layer.scoped(JwksVerifier, Effect.flatMap(optionsFromSettings(supabase, tunables), make))
-
-const seconds = (name: string, fallback: Duration.Duration, minimum: "positive" | "zero" = "positive") =>
-  Config.number(name).pipe(
-    Config.validate({
-      message: minimum === "positive" ? "must be a positive number of seconds" : "must be 0 or more seconds",
-      validation: (s) => (minimum === "positive" ? s > 0 : s >= 0)
-    }),
-    Config.map(Duration.seconds),
-    Config.withDefault(fallback)
-  )
-
-const atLeast = (name: string, minimum: number, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `must be an integer of at least ${minimum}`, validation: (n) => n >= minimum }),
-    Config.withDefault(fallback)
-  )
-
-const algorithmList = Config.string("JWT_ALGORITHMS").pipe(
-  Config.mapOrFail((raw) => {
-    const list = raw.split(",").map((s) => s.trim()).filter((s) => s !== "")
-    const known = list.filter(JwksCache.isJwsAlgorithm)
-    return list.length === 0 || known.length < list.length
-      ? Either.left(ConfigError.InvalidData(["JWT_ALGORITHMS"], `must list some of ${JwksCache.jwsAlgorithms.join(", ")}`))
-      : Either.right(known)
-  }),
-  Config.withDefault(defaults.algorithms)
-)
-
-/**
- * `JWT_ALGORITHMS` (comma list of ES256, ES512, RS256, RS512, EdDSA; default ES256,RS256,EdDSA),
- * `JWT_CLOCK_TOLERANCE` (s, 30), `JWT_MAX_TOKEN_BYTES` (8192), `JWT_MAX_KID_LENGTH` (128), `JWKS_CACHE_TTL` (s, 3600),
- * `JWKS_REFRESH_COOLDOWN` (s, 30), `JWKS_RELOAD_BUDGET` (per minute, 10), `JWKS_STALE_WINDOW` (s, 3600),
- * `TOKEN_CACHE_TTL` (s, 60), `TOKEN_CACHE_MAX` (5000; 0 disables the cache).
- */
-export const config: Config.Config<Tunables> = Config.all({
-  algorithms: algorithmList,
-  clockTolerance: seconds("JWT_CLOCK_TOLERANCE", defaults.clockTolerance, "zero"),
-  maxTokenBytes: atLeast("JWT_MAX_TOKEN_BYTES", 512, defaults.maxTokenBytes),
-  maxKidLength: atLeast("JWT_MAX_KID_LENGTH", 1, defaults.maxKidLength),
-  jwksCacheTtl: seconds("JWKS_CACHE_TTL", defaults.jwksCacheTtl),
-  refreshCooldown: seconds("JWKS_REFRESH_COOLDOWN", defaults.refreshCooldown, "zero"),
-  reloadBudget: atLeast("JWKS_RELOAD_BUDGET", 1, defaults.reloadBudget),
-  staleWindow: seconds("JWKS_STALE_WINDOW", defaults.staleWindow, "zero"),
-  tokenCacheTtl: seconds("TOKEN_CACHE_TTL", defaults.tokenCacheTtl, "zero"),
-  tokenCacheMax: atLeast("TOKEN_CACHE_MAX", 0, defaults.tokenCacheMax)
-})
+  Layer.unwrapEffect(Effect.map(optionsFromSettings(supabase, tunables), layer))

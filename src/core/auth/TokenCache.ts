@@ -5,6 +5,7 @@
  * reads them from Effect's `Clock`.
  */
 import { hash } from "node:crypto"
+import { BoundedMap } from "../runtime/BoundedMap.js"
 
 /** The cache key of a token. */
 export const digest = (token: string): string => hash("sha256", token, "base64url")
@@ -15,9 +16,12 @@ interface Entry<A> {
 }
 
 export class TokenCache<A> {
-  private readonly entries = new Map<string, Entry<A>>()
+  private readonly entries: BoundedMap<string, Entry<A>>
 
-  constructor(readonly maxEntries: number) {}
+  constructor(readonly maxEntries: number) {
+    // When full, a sixteenth of the cache goes at once: one pass over the map while a flood keeps it full.
+    this.entries = new BoundedMap(maxEntries, maxEntries >> 4)
+  }
 
   /** The value stored under `key`, unless it expired by `now` (ms). */
   get(key: string, now: number): A | undefined {
@@ -30,28 +34,13 @@ export class TokenCache<A> {
     return entry.value
   }
 
-  /**
-   * Stores `value` until `expiresAt` (ms). When full, the oldest entries go, a sixteenth of the cache at a time: one
-   * pass over the map instead of one per insert while a flood keeps it full.
-   */
+  /** Stores `value` until `expiresAt` (ms). */
   set(key: string, value: A, expiresAt: number, now: number): void {
     if (expiresAt <= now || this.maxEntries <= 0) return
-    this.entries.delete(key)
-    if (this.entries.size >= this.maxEntries) {
-      let evict = this.entries.size - this.maxEntries + 1 + (this.maxEntries >> 4)
-      for (const oldest of this.entries.keys()) {
-        if (evict-- <= 0) break
-        this.entries.delete(oldest)
-      }
-    }
     this.entries.set(key, { value, expiresAt })
   }
 
   get size(): number {
     return this.entries.size
-  }
-
-  clear(): void {
-    this.entries.clear()
   }
 }

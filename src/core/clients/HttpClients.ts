@@ -8,8 +8,6 @@ import type * as UrlParams from "@effect/platform/UrlParams"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import {
   Cause,
-  Config,
-  type ConfigError,
   Context,
   Duration,
   Effect,
@@ -37,8 +35,11 @@ export interface Limits {
   readonly maxKeepAlive: number
 }
 
-/** The seed's limits. */
-export const defaults: { readonly [N in Name]: Limits } = {
+/** Every client's limits. */
+export type Settings = { readonly [N in Name]: Limits }
+
+/** The limits the seed gives each client. */
+export const defaults: Settings = {
   scraper: { timeout: Duration.seconds(60), maxConnections: 10, maxKeepAlive: 3 },
   blog: { timeout: Duration.seconds(120), maxConnections: 5, maxKeepAlive: 2 },
   general: { timeout: Duration.seconds(60), maxConnections: 5, maxKeepAlive: 2 },
@@ -206,47 +207,5 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
 
 export const layer = (options: Options = {}): Layer.Layer<HttpClients> => Layer.scoped(HttpClients, make(options))
 
-// Configuration
-
-const envPrefix: { readonly [N in Name]: string } = {
-  scraper: "HTTP_SCRAPER",
-  blog: "HTTP_BLOG",
-  general: "HTTP_GENERAL",
-  supabaseAuth: "HTTP_SUPABASE_AUTH"
-}
-
-const limitsConfig = (name: Name): Config.Config<Limits> => {
-  const prefix = envPrefix[name]
-  const fallback = defaults[name]
-  return Config.all({
-    timeout: Config.number(`${prefix}_TIMEOUT`).pipe(
-      Config.validate({ message: "must be a positive number of seconds", validation: (s) => s > 0 }),
-      Config.map(Duration.seconds),
-      Config.withDefault(fallback.timeout)
-    ),
-    maxConnections: Config.integer(`${prefix}_MAX_CONNECTIONS`).pipe(
-      Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
-      Config.withDefault(fallback.maxConnections)
-    ),
-    maxKeepAlive: Config.integer(`${prefix}_MAX_KEEPALIVE`).pipe(
-      Config.validate({ message: "must be at least 0", validation: (n) => n >= 0 }),
-      Config.withDefault(fallback.maxKeepAlive)
-    )
-  })
-}
-
-/**
- * `HTTP_<NAME>_TIMEOUT` (seconds), `HTTP_<NAME>_MAX_CONNECTIONS` and `HTTP_<NAME>_MAX_KEEPALIVE`, NAME one of
- * `SCRAPER`, `BLOG`, `GENERAL`, `SUPABASE_AUTH`; `defaults` for what is unset.
- */
-export const config: Config.Config<{ readonly [N in Name]: Limits }> = Config.all({
-  scraper: limitsConfig("scraper"),
-  blog: limitsConfig("blog"),
-  general: limitsConfig("general"),
-  supabaseAuth: limitsConfig("supabaseAuth")
-})
-
-export const layerConfig: Layer.Layer<HttpClients, ConfigError.ConfigError> = Layer.scoped(
-  HttpClients,
-  Effect.flatMap(config, make)
-)
+/** The clients from their settings group (`HttpClientsSettings`). */
+export const layerFromSettings = (settings: Settings): Layer.Layer<HttpClients> => layer(settings)

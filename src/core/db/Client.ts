@@ -13,11 +13,11 @@ import type * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Effectable, FiberRef, Option } from "effect"
 import { identity } from "effect/Function"
 import type pg from "pg"
-import * as DatabasePool from "./Pool.js"
+import * as Pool from "./Pool.js"
 
 /**
  * One statement on a connection checked out for it alone. Interrupted while it runs, the caller is let go at once;
- * the statement is cancelled where that cannot touch anyone else's (see `DatabasePool.cancelStatement`), and its
+ * the statement is cancelled where that cannot touch anyone else's (see `Pool.cancelStatement`), and its
  * connection goes back to the pool (or is closed, after a cancel) once the statement has ended. Interrupted while it
  * waits for a connection, the connection is returned as soon as the pool hands it over.
  */
@@ -50,7 +50,7 @@ const run = <A>(pool: pg.Pool, text: string, params: ReadonlyArray<unknown>): Ef
     })
     return Effect.sync(() => {
       interrupted = true
-      if (running !== undefined) DatabasePool.cancelStatement(running)
+      if (running !== undefined) Pool.cancelStatement(running)
     })
   })
 

@@ -2,7 +2,7 @@
  * The database: `MainDb` for request traffic and `BgDb` for background work and streams, two `SqlClient`s on
  * `@effect/sql-pg`, each with its own pool, application name, size, acquire timeout and statement timeout.
  * Queries use unnamed statements only, so everything works through PgBouncer in transaction pooling mode. A
- * statement outside a transaction runs straight on the pool (see `DatabaseClient`).
+ * statement outside a transaction runs straight on the pool (see `Client`).
  *
  *   const sql = yield* MainDb
  *   const rows = yield* sql`select id from users where email = ${email}`
@@ -11,11 +11,11 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import type pg from "pg"
-import { AppConfig, type Settings } from "../config/AppConfig.js"
-import * as DatabaseClient from "./Client.js"
-import * as DatabaseEmbedded from "./Embedded.js"
-import * as DatabasePool from "./Pool.js"
+import * as Client from "./Client.js"
+import * as Embedded from "./Embedded.js"
+import * as Pool from "./Pool.js"
 import { Readiness } from "../runtime/Readiness.js"
+import type { PoolSettings } from "./DatabaseSettings.js"
 
 /** The request pool. */
 export class MainDb extends Context.Tag("core/MainDb")<MainDb, PgClient.PgClient>() {}
@@ -48,7 +48,7 @@ export interface Options {
 /** How long shutdown waits for checked-out connections to come back before leaving them to the process exit. */
 const closeTimeout = Duration.seconds(5)
 
-const poolConfig = (options: PoolOptions): DatabasePool.PoolConfig => ({
+const poolConfig = (options: PoolOptions): Pool.PoolConfig => ({
   connectionString: Redacted.value(options.url),
   applicationName: options.applicationName,
   max: options.size,
@@ -65,9 +65,9 @@ const closePool = (pool: pg.Pool) =>
 /** A client over a pool of its own, which is closed with the scope. */
 export const makeClient = (options: PoolOptions): Effect.Effect<PgClient.PgClient, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pool = yield* Effect.acquireRelease(Effect.sync(() => DatabasePool.make(poolConfig(options))), closePool)
+    const pool = yield* Effect.acquireRelease(Effect.sync(() => Pool.make(poolConfig(options))), closePool)
     const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName: options.applicationName })
-    return DatabaseClient.make(client, pool)
+    return Client.make(client, pool)
   }).pipe(
     // The pool is built synchronously and never fails: the only failure fromPool knows is its acquire's.
     Effect.orDie,
@@ -99,7 +99,7 @@ export const layerShared = (options: PoolOptions): Layer.Layer<MainDb | BgDb, ne
   }))
 
 /** The pools' options from the settings, for the database at `url` (`DATABASE_BG_URL` overrides it for `BgDb`). */
-export const optionsFromSettings = (settings: Settings, url: Redacted.Redacted): Options => {
+export const optionsFromSettings = (settings: PoolSettings, url: Redacted.Redacted): Options => {
   const db = settings.database
   const common = {
     acquireTimeout: db.poolTimeout,
@@ -137,10 +137,10 @@ export const describeUrl = (url: Redacted.Redacted): string => {
  * of its socket server and cancel nothing).
  */
 export const layerEmbedded = (
-  settings: Settings
-): Layer.Layer<MainDb | BgDb, DatabaseEmbedded.EmbeddedDbError, Readiness> =>
+  settings: PoolSettings
+): Layer.Layer<MainDb | BgDb, Embedded.EmbeddedDbError, Readiness> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const embedded = yield* DatabaseEmbedded.start(settings.database.embeddedDir).pipe(
+    const embedded = yield* Embedded.start(settings.database.embeddedDir).pipe(
       Effect.tapError((error) => Effect.logError(`${error.message}: the app cannot start`, error.cause))
     )
     yield* Effect.logInfo(
@@ -159,9 +159,9 @@ export const layerEmbedded = (
   }))
 
 /** The pools the settings ask for: Postgres at `DATABASE_URL`, or the embedded database when it is not set. */
-export const layerSettings = (
-  settings: Settings
-): Layer.Layer<MainDb | BgDb, DatabaseEmbedded.EmbeddedDbError, Readiness> =>
+export const layerFromSettings = (
+  settings: PoolSettings
+): Layer.Layer<MainDb | BgDb, Embedded.EmbeddedDbError, Readiness> =>
   Option.match(settings.database.url, {
     onNone: () => layerEmbedded(settings),
     onSome: (url) => {
@@ -177,7 +177,3 @@ export const layerSettings = (
       )
     }
   })
-
-/** `layerSettings` with the settings from `AppConfig`. */
-export const layerConfig: Layer.Layer<MainDb | BgDb, DatabaseEmbedded.EmbeddedDbError, AppConfig | Readiness> = Layer
-  .unwrapEffect(Effect.map(AppConfig, layerSettings))

@@ -8,6 +8,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Data, Duration, Effect, Metric, Option, Schedule } from "effect"
 import { dual } from "effect/Function"
 import * as ApiError from "../errors/ApiError.js"
+import { isConnectionFailure } from "./SqlState.js"
 
 /** The connection broke or could not be made; worth one more try on a fresh connection. */
 export class TransientDbError extends Data.TaggedError("TransientDbError")<{
@@ -33,9 +34,6 @@ export class PoolExhausted extends Data.TaggedError("PoolExhausted")<{
 export type DbFailure = TransientDbError | PoolExhausted | SqlError
 
 // Classification ----------------------------------------------------------------------------------------------------
-
-/** SQLSTATEs of a broken or refused connection: admin/crash shutdown, cannot connect now. Class 08 is added below. */
-export const transientCodes: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
 
 /** Socket-level error codes of a connection that broke or could not be made. */
 export const transientErrnos: ReadonlySet<string> = new Set([
@@ -95,7 +93,7 @@ const chain = (root: unknown): Array<object> => {
 
 const isTransientLink = (error: object): boolean => {
   const code = codeOf(error)
-  if (code !== undefined && (transientCodes.has(code) || transientErrnos.has(code) || /^08[0-9A-Z]{3}$/.test(code))) {
+  if (code !== undefined && (isConnectionFailure(code) || transientErrnos.has(code))) {
     return true
   }
   const message = messageOf(error)

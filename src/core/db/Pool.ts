@@ -1,6 +1,6 @@
 /**
  * The `pg` pool under `MainDb` and `BgDb`. What plain `pg` does not do:
- * - the statement timeout is set by each transaction itself (see `DatabaseTimeout`), so it holds through a pooler
+ * - the statement timeout is set by each transaction itself (see `StatementTimeout`), so it holds through a pooler
  *   that refuses it as a startup parameter, and no connection-level setting is ever needed;
  * - a connection whose query failed because the connection itself broke is destroyed rather than handed to the
  *   next caller;
@@ -12,7 +12,8 @@
  */
 import * as Net from "node:net"
 import pg from "pg"
-import * as DatabaseTimeout from "./StatementTimeout.js"
+import { isConnectionFailure } from "./SqlState.js"
+import * as StatementTimeout from "./StatementTimeout.js"
 
 export interface PoolConfig {
   readonly connectionString: string
@@ -30,8 +31,6 @@ export interface PoolConfig {
   readonly cancellable: boolean
 }
 
-const connectionFatalCodes: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
-
 /**
  * Whether a failed query leaves its connection unusable: anything but an ordinary error reply from the server
  * (a socket error, a FATAL reply such as an administrator's termination, a connection-class SQLSTATE).
@@ -39,8 +38,7 @@ const connectionFatalCodes: ReadonlySet<string> = new Set(["57P01", "57P02", "57
 export const breaksConnection = (error: unknown): boolean => {
   if (!(error instanceof pg.DatabaseError)) return true
   const code = error.code ?? ""
-  return error.severity === "FATAL" || error.severity === "PANIC" || code.startsWith("08") ||
-    connectionFatalCodes.has(code)
+  return error.severity === "FATAL" || error.severity === "PANIC" || isConnectionFailure(code)
 }
 
 const cancelRequestCode = 80877102
@@ -103,17 +101,17 @@ export class AppClient extends pg.Client {
   private readonly cancellable: boolean
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
-  private readonly session: DatabaseTimeout.Session
+  private readonly session: StatementTimeout.Session
 
   constructor(config?: AppClientConfig) {
     super(config)
     const timeout = config?.statementTimeoutMillis
-    const prelude = timeout === undefined ? undefined : DatabaseTimeout.prelude(timeout)
+    const prelude = timeout === undefined ? undefined : StatementTimeout.prelude(timeout)
     this.cancellable = config?.cancellable ?? true
     this.session = {
       // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
       preludeFor: (text) =>
-        prelude !== undefined && this.transactionStatus === "I" && DatabaseTimeout.acceptsPrelude(text) ? prelude : undefined
+        prelude !== undefined && this.transactionStatus === "I" && StatementTimeout.acceptsPrelude(text) ? prelude : undefined
     }
     // Registered before pg's own listener, which sends the next query: the status is known by then.
     this.connection.on("readyForQuery", (message: { readonly status?: string }) => {
@@ -184,7 +182,7 @@ export class AppClient extends pg.Client {
         settle = (error, value) => (error ? reject(error) : resolve(value))
       })
     }
-    const query = new DatabaseTimeout.TimedQuery(config, values, (error: Error | undefined, value: unknown) => {
+    const query = new StatementTimeout.TimedQuery(config, values, (error: Error | undefined, value: unknown) => {
       if (error && this.unusable === undefined && breaksConnection(error)) this.unusable = error
       settle(error, value)
     }, this.session)

@@ -1,177 +1,13 @@
 /**
- * The API's errors: one tagged class per kind, each with its status, code and headers, all rendered as the one
- * envelope `{"error":{"code","message","details"?}}`, in responses and in the OpenAPI document alike.
+ * The API's errors: one class per kind, each with its status, code and headers, all rendered as the one envelope
+ * `{"error":{"code","message","details"?}}`. Made with `Class` (`ApiErrorClass`), which the app's own errors use
+ * too (`src/domain/DomainErrors.ts`).
  */
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, ParseResult, Predicate, Schema } from "effect"
+import { Schema } from "effect"
+import { Class } from "./ApiErrorClass.js"
+import type { ApiError } from "./ApiErrorClass.js"
 
-export const TypeId: unique symbol = Symbol.for("core/ApiError")
-export type TypeId = typeof TypeId
-
-export interface Spec {
-  readonly status: number
-  readonly code: string
-  /** Used when the error is raised without a message of its own. */
-  readonly message: string
-  readonly headers?: (error: any) => Readonly<Record<string, string>>
-}
-
-/** Any error of the hierarchy. */
-export interface ApiError {
-  readonly [TypeId]: Spec
-  readonly _tag: string
-  readonly message: string
-  readonly details?: unknown
-}
-
-export const isApiError = (u: unknown): u is ApiError => Predicate.hasProperty(u, TypeId)
-
-export const ErrorBody = Schema.Struct({
-  code: Schema.String,
-  message: Schema.String,
-  details: Schema.optional(Schema.Unknown)
-})
-
-export const Envelope = Schema.Struct({ error: ErrorBody }).annotations({
-  identifier: "ErrorEnvelope",
-  description: "Every non-2xx response has this body"
-})
-export type Envelope = typeof Envelope.Type
-
-const baseFields = (spec: Spec) => ({
-  message: Schema.String.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => spec.message)),
-  details: Schema.optional(Schema.Unknown)
-})
-
-const envelopes = new WeakMap<object, Schema.Schema.Any>()
-
-type BaseFields = ReturnType<typeof baseFields>
-
-/** The constructor `Class` returns: a `Schema.TaggedError` class that also knows its status, code and envelope. */
-export type ApiErrorClass<Self, Tag extends string, Extra extends Schema.Struct.Fields> =
-  & Schema.TaggedErrorClass<Self, Tag, { readonly _tag: Schema.tag<Tag> } & BaseFields & Extra>
-  & (new(...args: ReadonlyArray<any>) => { readonly [TypeId]: Spec })
-  & {
-    readonly status: number
-    readonly code: string
-    /** The schema to declare on endpoints: this error, encoded as the envelope, with its status. */
-    readonly Envelope: Schema.Schema<Self, Envelope>
-  }
-
-/**
- * Declares an error of the hierarchy:
- * `class JobNotFound extends ApiError.Class<JobNotFound>()("JobNotFound", { status: 404, code: "JOB_NOT_FOUND", message: "Job not found" }) {}`,
- * then `.addError(JobNotFound.Envelope)` on the endpoints that raise it.
- */
-export const Class = <Self>() =>
-<const Tag extends string, const Extra extends Schema.Struct.Fields = {}>(
-  tag: Tag,
-  spec: Spec,
-  extra?: Extra
-): ApiErrorClass<Self, Tag, Extra> => {
-  const Base = Schema.TaggedError<any>()(tag, { ...baseFields(spec), ...extra })
-  Object.defineProperty(Base.prototype, TypeId, { value: spec })
-  Object.defineProperties(Base, {
-    status: { value: spec.status },
-    code: { value: spec.code },
-    Envelope: {
-      get(this: Schema.Schema<ApiError, { readonly message: string; readonly details?: unknown }>) {
-        let schema = envelopes.get(this)
-        if (schema === undefined) {
-          schema = envelopeOf(this, tag, spec)
-          envelopes.set(this, schema)
-        }
-        return schema
-      }
-    }
-  })
-  return Base as any
-}
-
-const envelopeOf = <A extends ApiError, I extends { readonly message: string; readonly details?: unknown }>(
-  schema: Schema.Schema<A, I>,
-  tag: string,
-  spec: Spec
-): Schema.Schema<A, Envelope> =>
-  Schema.transformOrFail(
-    Schema.Struct({
-      error: Schema.Struct({
-        code: Schema.Literal(spec.code),
-        message: Schema.String,
-        details: Schema.optional(Schema.Unknown)
-      })
-    }),
-    schema,
-    {
-      strict: false,
-      decode: (envelope) =>
-        ParseResult.succeed({
-          _tag: tag,
-          message: envelope.error.message,
-          ...(envelope.error.details === undefined ? {} : { details: envelope.error.details })
-        }),
-      encode: (encoded) =>
-        Effect.as(
-          spec.headers === undefined ? Effect.void : withResponseHeaders(spec.headers(encoded)),
-          bodyOf(spec.code, encoded.message, encoded.details)
-        )
-    }
-  ).annotations(HttpApiSchema.annotations({ status: spec.status, description: spec.message }))
-
-/** The envelope of an error with this code, message and details. */
-export const bodyOf = (code: string, message: string, details: unknown): Envelope =>
-  details === undefined ? { error: { code, message } } : { error: { code, message, details } }
-
-/** Adds headers to the response of the current request once it is ready (how a declared error sets its headers). */
-const withResponseHeaders = (headers: Readonly<Record<string, string>>) =>
-  HttpApp.appendPreResponseHandler((_request, response) =>
-    Effect.succeed(HttpServerResponse.setHeaders(response, headers))
-  )
-
-/** The status, headers and envelope of an error, for code that writes responses itself (the request pipeline). */
-export const render = (
-  error: ApiError
-): { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: Envelope } => {
-  const spec = error[TypeId]
-  return {
-    status: spec.status,
-    headers: spec.headers?.(error) ?? {},
-    body: bodyOf(spec.code, error.message, error.details)
-  }
-}
-
-/** Errors from lower layers (database, providers) that know their public face implement this. */
-export const ToApiError: unique symbol = Symbol.for("core/ApiError/ToApiError")
-export interface Convertible {
-  readonly [ToApiError]: () => ApiError
-}
-export const isConvertible = (u: unknown): u is Convertible => Predicate.hasProperty(u, ToApiError)
-
-/** Turns internal errors that know their public face into API errors; others pass through unchanged. */
-export const fromInternal = <A, E, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, Exclude<E, Convertible> | ApiError, R> =>
-  Effect.mapError(effect, (error) => (isConvertible(error) ? error[ToApiError]() : (error as Exclude<E, Convertible>)))
-
-/**
- * Keeps the failures an endpoint declares (converting internal errors that know their public face first) and turns
- * any other into a defect: an undeclared failure is a bug, answered as a logged 500 with nothing leaked.
- * `repo.find(id).pipe(ApiError.declared(UserNotFound, ServiceUnavailable, DbPoolExhausted))`
- */
-export const declared = <const Classes extends ReadonlyArray<abstract new(...args: ReadonlyArray<any>) => ApiError>>(
-  ...classes: Classes
-) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, InstanceType<Classes[number]>, R> =>
-  Effect.catchAll(effect, (error) => {
-    const converted = isConvertible(error) ? error[ToApiError]() : error
-    return classes.some((cls) => converted instanceof cls)
-      ? Effect.fail(converted as InstanceType<Classes[number]>)
-      : Effect.die(converted)
-  })
-
-// The hierarchy -----------------------------------------------------------------------------------------------------
+export * from "./ApiErrorClass.js"
 
 const retryAfter = { retryAfterSeconds: Schema.optional(Schema.Number) }
 const retryAfterHeader = (fallback: number) => (error: { readonly retryAfterSeconds?: number | undefined }) => ({
@@ -284,32 +120,6 @@ export class DbPoolExhausted extends Class<DbPoolExhausted>()("DbPoolExhausted",
   headers: retryAfterHeader(2)
 }, retryAfter) {}
 
-// Domain errors of the reference API, part of the seed's hierarchy.
-
-export class UserNotFound extends Class<UserNotFound>()("UserNotFound", {
-  status: 404,
-  code: "USER_NOT_FOUND",
-  message: "User not found"
-}) {}
-
-export class PropertyNotFound extends Class<PropertyNotFound>()("PropertyNotFound", {
-  status: 404,
-  code: "PROPERTY_NOT_FOUND",
-  message: "Property not found"
-}) {}
-
-export class JobNotFound extends Class<JobNotFound>()("JobNotFound", {
-  status: 404,
-  code: "JOB_NOT_FOUND",
-  message: "Job not found"
-}) {}
-
-export class BookingConflict extends Class<BookingConflict>()("BookingConflict", {
-  status: 409,
-  code: "BOOKING_CONFLICT",
-  message: "The booking conflicts with an existing one"
-}) {}
-
 /** Every class of the hierarchy, for tests and documentation. */
 export const all = [
   BadRequest,
@@ -328,11 +138,7 @@ export const all = [
   Storage,
   ExternalService,
   ServiceUnavailable,
-  DbPoolExhausted,
-  UserNotFound,
-  PropertyNotFound,
-  JobNotFound,
-  BookingConflict
+  DbPoolExhausted
 ] as const
 
 const byStatus = new Map<number, (typeof all)[number]>(

@@ -50,9 +50,7 @@ export const DecodeErrorEnvelope: Schema.Schema<HttpApiDecodeError, ApiError.Env
           : []
       }),
     encode: (encoded) =>
-      ParseResult.succeed(
-        ApiError.bodyOf(ApiError.Validation.code, "Request validation failed", validationDetails(encoded))
-      )
+      ParseResult.succeed(ApiError.render(new ApiError.Validation({ details: validationDetails(encoded) })).body)
   }
 ).annotations(HttpApiSchema.annotations({ status: 422, description: "Request validation failed" }))
 

@@ -1,7 +1,12 @@
 /**
  * What every request goes through: its request id, CORS, the body-size limit, the error envelope and one access
  * log line. One middleware rather than four, because each middleware step costs fiber work on every request.
+ *
+ * The body-size limit is the platform's `MaxBodySize`, set once by `Server.serve`: a body announced larger by its
+ * `Content-Length` is refused here before the app runs; a body that grows past it while it is read fails the read
+ * with `BodyTooLarge`, answered here too.
  */
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
@@ -20,7 +25,6 @@ import * as RequestId from "../runtime/RequestId.js"
 export interface Options {
   readonly corsOrigins: ReadonlyArray<string>
   readonly corsAllowCredentials: boolean
-  readonly maxBodyBytes: number
   /** True once shutdown has begun: responses then ask the client to close the connection. */
   readonly isDraining: () => boolean
 }
@@ -31,17 +35,13 @@ const exposedHeaders = "x-request-id, retry-after, www-authenticate"
 
 type App<E, R> = Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 
-const envelopeResponse = (error: ApiError.ApiError): HttpServerResponse.HttpServerResponse => {
-  const { body, headers, status } = ApiError.render(error)
-  return HttpServerResponse.unsafeJson(body, { status, headers })
-}
+const envelopeResponse = ApiError.toResponse
 
 /** The answer to a request whose body could not be read or parsed (whether it surfaced as a failure or a defect). */
 const bodyError = (error: unknown): HttpServerResponse.HttpServerResponse | undefined => {
   if (!HttpServerError.isServerError(error) || error._tag !== "RequestError" || error.reason !== "Decode") return undefined
   const cause = error.cause
-  // Matched by message too: the platform's reader fails with a plain Error of that message.
-  if (cause instanceof BodyTooLarge || (cause as Error | undefined)?.message === "maxBytes exceeded") return tooLarge()
+  if (cause instanceof BodyTooLarge) return tooLarge()
   if (cause instanceof JsonTooDeep) return envelopeResponse(new ApiError.BadRequest({ message: cause.message }))
   return envelopeResponse(new ApiError.BadRequest({ message: "Malformed request body" }))
 }
@@ -131,6 +131,12 @@ const unexpected = (fiber: Fiber.RuntimeFiber<unknown, unknown>, cause: Cause.Ca
 // a reset from closing a socket with unread data.
 const tooLarge = () => envelopeResponse(new ApiError.PayloadTooLarge())
 
+/** Whether the request's `Content-Length` is over the request's `MaxBodySize`. */
+const announcedTooLarge = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpServerRequest.HttpServerRequest) => {
+  const max = Context.get(fiber.currentContext, HttpIncomingMessage.MaxBodySize)
+  return Option.isSome(max) && Number(request.headers["content-length"] ?? 0) > Number(max.value)
+}
+
 /** Builds the pipeline as a middleware for the router (it must run inside routing to set response headers). */
 export const make = (options: Options) => {
   const anyOrigin = options.corsOrigins.includes("*")
@@ -202,7 +208,7 @@ export const make = (options: Options) => {
         handled = Effect.suspend(() => finish(envelopeResponse(refused)))
       } else if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"]) {
         handled = Effect.suspend(() => finish(preflight(origin, request)))
-      } else if (Number(request.headers["content-length"] ?? 0) > options.maxBodyBytes) {
+      } else if (announcedTooLarge(fiber, request)) {
         handled = Effect.suspend(() => finish(tooLarge()))
       } else {
         handled = Effect.matchCauseEffect(app, {

@@ -21,6 +21,7 @@ import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
 import { MaxJsonDepth } from "./node/Exchange.js"
 import * as RequestId from "../runtime/RequestId.js"
 import * as RequestPipeline from "./RequestPipeline.js"
+import type { CorsSettings, ServerSettings } from "./ServerSettings.js"
 
 /** The underlying Node server, for draining and for tests that need its address. */
 export class NodeServer extends Context.Tag("core/NodeServer")<NodeServer, Http.Server>() {}
@@ -42,13 +43,14 @@ export interface ListenOptions {
 }
 
 /**
- * Writes an envelope straight to a socket Node took away from the app (no request object exists for it) and ends
- * it; with `close`, the socket is destroyed once that is flushed, whatever the client still sends.
+ * Writes an error's envelope (rendered by `ApiError.render`, like every other) straight to a socket Node took away
+ * from the app (no request object exists for it) and ends it; with `close`, the socket is destroyed once that is
+ * flushed, whatever the client still sends.
  */
-const writeRaw = (socket: Duplex, error: ApiError.ApiError, reason: string, close = false): void => {
+const writeRaw = (socket: Duplex, error: ApiError.ApiError, close = false): void => {
   const { body, headers, status } = ApiError.render(error)
   const text = JSON.stringify(body)
-  let head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+  let head = `HTTP/1.1 ${status} ${Http.STATUS_CODES[status] ?? ""}\r\ncontent-type: application/json\r\n` +
     `content-length: ${Buffer.byteLength(text)}\r\n${RequestId.header}: ${RequestId.generate()}\r\n`
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`
   socket.end(`${head}connection: close\r\n\r\n${text}`)
@@ -74,14 +76,14 @@ export const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex):
   }
   if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
     // The parser is still reading: a head completed later must not start a request on an ended socket.
-    writeRaw(socket, new ApiError.RequestTimeout(), "Request Timeout", true)
+    writeRaw(socket, new ApiError.RequestTimeout(), true)
     return
   }
   if (error.code === "HPE_HEADER_OVERFLOW") {
-    writeRaw(socket, new ApiError.HeadersTooLarge(), "Request Header Fields Too Large")
+    writeRaw(socket, new ApiError.HeadersTooLarge())
     return
   }
-  writeRaw(socket, new ApiError.BadRequest({ message: "Malformed request" }), "Bad Request")
+  writeRaw(socket, new ApiError.BadRequest({ message: "Malformed request" }))
 }
 
 /**
@@ -89,7 +91,7 @@ export const answerClientError = (error: NodeJS.ErrnoException, socket: Duplex):
  * closed, since nothing else will ever read from or time out a socket out of HTTP.
  */
 const answerConnect = (_request: Http.IncomingMessage, socket: Duplex): void => {
-  writeRaw(socket, new ApiError.MethodNotAllowed({ message: "CONNECT is not supported" }), "Method Not Allowed", true)
+  writeRaw(socket, new ApiError.MethodNotAllowed({ message: "CONNECT is not supported" }), true)
 }
 
 const defaultHeadersTimeout = Duration.seconds(10)
@@ -141,6 +143,8 @@ const limitConnections = (server: Http.Server, max: number) =>
   })
 
 export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"> {
+  /** Larger request bodies are answered 413, whether announced by `Content-Length` or streamed. */
+  readonly maxBodyBytes: number
   /** How deeply a JSON body may nest (default 64): deeper ones are answered 400 before they are parsed. */
   readonly maxJsonDepth?: number
   /** A span per request (`TRACING_ENABLED`, default off): without an exporter it only costs time per request. */
@@ -216,4 +220,43 @@ export const layerDrainOnShutdown = (grace: Duration.DurationInput) =>
         })
       )
     })
+  )
+
+const logAddress = Layer.effectDiscard(
+  Effect.flatMap(HttpServer.HttpServer, (server) =>
+    Effect.logInfo(
+      server.address._tag === "TcpAddress"
+        ? `Listening on http://${server.address.hostname}:${server.address.port}`
+        : `Listening on ${server.address.path}`
+    ))
+)
+
+/** What the server reads of the app's settings. */
+export interface Settings {
+  readonly server: ServerSettings
+  readonly cors: CorsSettings
+  readonly tracingEnabled: boolean
+}
+
+/** The whole server from its settings: listening, serving `routes` through the pipeline, drained on shutdown. */
+export const layerFromSettings = <E, R>(routes: Layer.Layer<never, E, R>, settings: Settings) =>
+  layerDrainOnShutdown(settings.server.shutdownGrace).pipe(
+    Layer.provide(logAddress),
+    Layer.provide(
+      serve(routes, {
+        corsOrigins: settings.cors.origins,
+        corsAllowCredentials: settings.cors.allowCredentials,
+        maxBodyBytes: settings.server.maxBodyBytes,
+        maxJsonDepth: settings.server.maxJsonDepth,
+        tracing: settings.tracingEnabled
+      })
+    ),
+    Layer.provideMerge(layerListen({
+      host: settings.server.host,
+      port: settings.server.port,
+      maxHeaderBytes: settings.server.maxHeaderBytes,
+      headersTimeout: settings.server.headersTimeout,
+      requestTimeout: settings.server.requestTimeout,
+      maxConnections: settings.server.maxConnections
+    }))
   )

@@ -15,9 +15,10 @@ import {
   LogLevel
 } from "effect"
 import * as Fs from "node:fs"
+import type { LogFormat } from "./LoggingSettings.js"
 import { currentRequestId } from "./RequestId.js"
 
-export type LogFormat = "pretty" | "json"
+export type { LogFormat } from "./LoggingSettings.js"
 
 /** A log message with named fields, rendered as JSON properties or `key=value` pairs. */
 export class LogFields {
@@ -109,8 +110,6 @@ const scalar = (value: unknown): string => {
 // Lines of a cause stay lines (a stack trace), indented so none can pass for a log line of its own.
 const causeLines = (text: string): string => text.replace(controlsButNewline, escapeOne).replace(/^/gm, "  ")
 
-const levelName = (level: LogLevel.LogLevel): string => (level.label === "WARN" ? "WARN" : level.label)
-
 export interface LoggerOptions {
   readonly format: LogFormat
   readonly sink: Sink
@@ -127,7 +126,7 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
     const { extra, text } = messageText(message)
     const causeText = Cause.isEmpty(cause) ? undefined : Cause.pretty(cause, { renderErrorCause: true })
     if (format === "json") {
-      const record: Record<string, unknown> = { time: date.toISOString(), level: levelName(logLevel), message: text }
+      const record: Record<string, unknown> = { time: date.toISOString(), level: logLevel.label, message: text }
       if (requestId !== "") record.request_id = requestId
       for (const [key, value] of annotations) record[key] = Inspectable.toJSON(value)
       if (extra !== undefined) for (const key in extra) record[key] = Inspectable.toJSON(extra[key])
@@ -140,7 +139,7 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
       sink(escapeControls(JSON.stringify(record)))
       return
     }
-    const level = levelName(logLevel)
+    const level = logLevel.label
     let line = colour
       ? `${dim}${date.toISOString().slice(11, 23)}${reset} ${colours[level] ?? ""}${level.padEnd(5)}${reset}`
       : `${date.toISOString()} ${level.padEnd(5)}`

@@ -1,5 +1,5 @@
 /** The request id of the work in progress: a `FiberRef` set once per request and read by logs and outgoing calls. */
-import { Effect, FiberRef, Option } from "effect"
+import { Effect, FiberRef } from "effect"
 import { dual } from "effect/Function"
 import { randomUUID } from "node:crypto"
 
@@ -19,11 +19,6 @@ export const fromHeader = (incoming: string | ReadonlyArray<string> | undefined)
 
 /** Empty outside a request; forked fibers inherit it, so background work started by a request keeps its id. */
 export const currentRequestId: FiberRef.FiberRef<string> = FiberRef.unsafeMake("")
-
-export const current: Effect.Effect<Option.Option<string>> = Effect.map(
-  FiberRef.get(currentRequestId),
-  (id) => (id === "" ? Option.none() : Option.some(id))
-)
 
 /** Runs `effect` as part of the request `id` (for background work and tests). */
 export const withRequestId: {

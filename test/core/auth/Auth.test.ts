@@ -16,6 +16,7 @@ import {
 } from "effect"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
 import * as Auth from "../../../src/core/auth/Auth.js"
+import * as AuthSettings from "../../../src/core/auth/AuthSettings.js"
 import * as HttpClients from "../../../src/core/clients/HttpClients.js"
 import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"
 import * as Readiness from "../../../src/core/runtime/Readiness.js"
@@ -420,13 +421,12 @@ describe("Auth", () => {
       issuer: Option.none<string>()
     })
 
-    it.scoped("layerFromSettings builds Auth on the stand-in, and layerReadiness adds the auth check to /ready", () =>
+    it.scoped("layerFromSettings builds Auth on the stand-in, with the auth check of /ready", () =>
       Effect.gen(function*() {
         const server = yield* standIn()
         yield* clockAtRealTime
         const user = server.createUser({ email: "wired@example.com", password: "secret-123" })
-        const live = Layer.mergeAll(Auth.layerReadiness, Auth.layerFromSettings(supabaseFor(server), Auth.defaults)).pipe(
-          Layer.provideMerge(Auth.layerFromSettings(supabaseFor(server), Auth.defaults)),
+        const live = Auth.layerFromSettings(supabaseFor(server), Auth.defaults).pipe(
           Layer.provideMerge(Readiness.layer()),
           Layer.provide(Lifecycle.layer),
           Layer.provide(clients)
@@ -442,8 +442,7 @@ describe("Auth", () => {
         yield* Effect.promise(() => down.setFailure({ _tag: "Refuse" }))
         const report = yield* Effect.flatMap(Readiness.Readiness, (readiness) => readiness.run).pipe(
           Effect.provide(
-            Auth.layerReadiness.pipe(
-              Layer.provideMerge(Auth.layerFromSettings(supabaseFor(down), Auth.defaults)),
+            Auth.layerFromSettings(supabaseFor(down), Auth.defaults).pipe(
               Layer.provideMerge(Readiness.layer()),
               Layer.provide(Lifecycle.layer),
               Layer.provide(clients)
@@ -457,7 +456,7 @@ describe("Auth", () => {
     it.effect("layerFromSettings without SUPABASE_URL is a config error naming it", () =>
       Effect.gen(function*() {
         const settings = { ...supabaseFor({ url: "http://127.0.0.1:9", anonKey: "a", serviceRoleKey: "s" }), url: Option.none() }
-        const exit = yield* Effect.exit(Layer.build(Auth.layerFromSettings(settings, Auth.defaults).pipe(Layer.provide(clients))).pipe(Effect.scoped))
+        const exit = yield* Effect.exit(Layer.build(Auth.layerFromSettings(settings, Auth.defaults).pipe(Layer.provide(clients), Layer.provide(Readiness.layer()), Layer.provide(Lifecycle.layer))).pipe(Effect.scoped))
         assert.isTrue(Exit.isFailure(exit))
         assert.include(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "", "SUPABASE_URL")
       }))
@@ -465,7 +464,7 @@ describe("Auth", () => {
     it.effect("Auth.config reads its variables with the documented defaults", () =>
       Effect.gen(function*() {
         const read = (entries: Record<string, string>) =>
-          Effect.withConfigProvider(Auth.config, ConfigProvider.fromMap(new Map(Object.entries(entries))))
+          Effect.withConfigProvider(AuthSettings.config, ConfigProvider.fromMap(new Map(Object.entries(entries))))
         assert.deepStrictEqual(yield* read({}), Auth.defaults)
         const custom = yield* read({ AUTH_NEGATIVE_CACHE_TTL: "10", AUTH_NEGATIVE_CACHE_MAX: "50", AUTH_INTROSPECTION_BUDGET: "5", JWKS_RELOAD_BUDGET: "2" })
         assert.strictEqual(Duration.toSeconds(custom.negativeCacheTtl), 10)

@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from "node:crypto"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Duration, Effect, Exit, Option, Redacted, TestClock } from "effect"
 import * as fc from "effect/FastCheck"
+import * as AuthSettings from "../../../src/core/auth/AuthSettings.js"
 import * as Jwks from "../../../src/core/auth/Jwks.js"
 import {
   startSupabaseStandIn,
@@ -442,7 +443,7 @@ describe("JwksVerifier", () => {
 
   describe("config", () => {
     const read = (entries: Record<string, string>) =>
-      Effect.withConfigProvider(Jwks.config, ConfigProvider.fromMap(new Map(Object.entries(entries))))
+      Effect.withConfigProvider(AuthSettings.verifierConfig, ConfigProvider.fromMap(new Map(Object.entries(entries))))
 
     it.effect("defaults to the documented values", () =>
       Effect.gen(function*() {

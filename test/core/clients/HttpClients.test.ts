@@ -7,6 +7,7 @@ import { ConfigProvider, Duration, Effect, Exit, Schedule, Scope } from "effect"
 import * as http from "node:http"
 import type { Socket } from "node:net"
 import * as HttpClients from "../../../src/core/clients/HttpClients.js"
+import * as HttpClientsSettings from "../../../src/core/clients/HttpClientsSettings.js"
 import { currentRequestId } from "../../../src/core/runtime/RequestId.js"
 
 /** A loopback server that counts its TCP connections. */
@@ -238,7 +239,7 @@ describe("HttpClients", () => {
 
   it.effect("reads limits from HTTP_<NAME>_* with the seed's defaults", () =>
     Effect.gen(function*() {
-      const limits = yield* HttpClients.config.pipe(
+      const limits = yield* HttpClientsSettings.config.pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(
           new Map([
             ["HTTP_BLOG_TIMEOUT", "1.5"],
@@ -252,7 +253,7 @@ describe("HttpClients", () => {
       assert.strictEqual(limits.scraper.maxKeepAlive, 0)
       assert.deepStrictEqual(limits.general, HttpClients.defaults.general)
 
-      const invalid = yield* Effect.flip(HttpClients.config.pipe(
+      const invalid = yield* Effect.flip(HttpClientsSettings.config.pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["HTTP_GENERAL_MAX_CONNECTIONS", "0"]])))
       ))
       assert.include(String(invalid), "HTTP_GENERAL_MAX_CONNECTIONS")

@@ -7,7 +7,7 @@ import { Array as Arr, Duration, Effect, Either, Exit, Fiber, Layer, LogLevel, O
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as AppConfig from "../../../src/core/config/AppConfig.js"
+import * as AppConfig from "../../../src/core/app/AppConfig.js"
 import { BgDb, describeUrl, MainDb, optionsFromSettings } from "../../../src/core/db/Database.js"
 import * as DbResilience from "../../../src/core/db/DbResilience.js"
 import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"

@@ -5,7 +5,7 @@ import { Effect, Exit, Layer, LogLevel, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as AppConfig from "../../../src/core/config/AppConfig.js"
+import * as AppConfig from "../../../src/core/app/AppConfig.js"
 import * as Database from "../../../src/core/db/Database.js"
 import * as DatabaseEmbedded from "../../../src/core/db/Embedded.js"
 import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"
@@ -30,7 +30,7 @@ const app = (settings: AppConfig.Settings) =>
     { corsOrigins: [], corsAllowCredentials: false, maxBodyBytes: 1024 }
   ).pipe(
     Layer.provideMerge(Server.layerListen({ host: "127.0.0.1", port: 0 })),
-    Layer.provideMerge(Migrations.layer().pipe(Layer.provideMerge(Database.layerSettings(settings)))),
+    Layer.provideMerge(Migrations.layer().pipe(Layer.provideMerge(Database.layerFromSettings(settings)))),
     Layer.provideMerge(Readiness.layer()),
     Layer.provideMerge(Lifecycle.layer)
   )

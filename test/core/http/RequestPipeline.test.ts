@@ -7,11 +7,22 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber, Layer, Schema } from "effect"
 import * as ApiContract from "../../../src/core/http/ApiContract.js"
+import { UserNotFound } from "../../../src/core/auth/AuthAdmin.js"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
+import * as DomainErrors from "../../../src/domain/DomainErrors.js"
 import { TestServer } from "../../support/TestServer.js"
 import * as TestServerLayer from "../../support/TestServer.js"
 
 // Routes only this test mounts, behind the same pipeline as the app's.
+
+/** The core's hierarchy and the errors made with its class factory elsewhere. */
+const all = [
+  ...ApiError.all,
+  UserNotFound,
+  DomainErrors.PropertyNotFound,
+  DomainErrors.JobNotFound,
+  DomainErrors.BookingConflict
+] as const
 
 const ErrorRequest = Schema.Struct({
   index: Schema.Int,
@@ -20,7 +31,7 @@ const ErrorRequest = Schema.Struct({
 })
 
 const raise = (input: typeof ErrorRequest.Type) => {
-  const cls = ApiError.all[input.index]!
+  const cls = all[input.index]!
   return new cls({ message: input.message, ...(input.details === undefined ? {} : { details: input.details }) })
 }
 
@@ -85,10 +96,10 @@ class Items extends HttpApiGroup.make("items")
       .addError(ApiError.ExternalService.Envelope)
       .addError(ApiError.ServiceUnavailable.Envelope)
       .addError(ApiError.DbPoolExhausted.Envelope)
-      .addError(ApiError.UserNotFound.Envelope)
-      .addError(ApiError.PropertyNotFound.Envelope)
-      .addError(ApiError.JobNotFound.Envelope)
-      .addError(ApiError.BookingConflict.Envelope)
+      .addError(UserNotFound.Envelope)
+      .addError(DomainErrors.PropertyNotFound.Envelope)
+      .addError(DomainErrors.JobNotFound.Envelope)
+      .addError(DomainErrors.BookingConflict.Envelope)
   )
 {}
 
@@ -127,7 +138,7 @@ const assertEnvelope = (body: any, code: string, message: string, details?: unkn
 const jsonValue = fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value)) as unknown)
 const errorInput = fc.record(
   {
-    index: fc.integer({ min: 0, max: ApiError.all.length - 1 }),
+    index: fc.integer({ min: 0, max: all.length - 1 }),
     message: fc.string({ maxLength: 200 }),
     details: jsonValue
   },
@@ -179,7 +190,7 @@ layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
 
   it.effect.prop("every error of the hierarchy has its status, code, headers and envelope", [errorInput], ([input]) =>
     Effect.gen(function*() {
-      const cls = ApiError.all[input.index]!
+      const cls = all[input.index]!
       // Raised from a plain route (rendered by the pipeline) and declared by an HttpApi endpoint (encoded by it).
       for (const path of ["/test/raise", "/test/api/raise"]) {
         const { json, response } = yield* request(path, {

@@ -26,7 +26,7 @@ import { pipeline } from "node:stream/promises"
 import type { ReadableStream as WebReadableStream } from "node:stream/web"
 import * as JsonDepth from "../JsonDepth.js"
 
-/** The failure of a body read past `MaxBodySize` (its message is the platform's, which error mapping looks for). */
+/** The failure of a body read past `MaxBodySize` (its message is the platform's reader's, for parity). */
 export class BodyTooLarge extends Error {
   constructor(readonly maxBytes: number) {
     super("maxBytes exceeded")

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as AppConfig from "../../../src/core/config/AppConfig.js"
+import * as AppConfig from "../../../src/core/app/AppConfig.js"
 import * as Logging from "../../../src/core/runtime/Logging.js"
 
 const tempDir = (files: Record<string, string>) => {
