@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { AppConfig, type Settings } from "../core/app/AppConfig.js"
 import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
 import * as Server from "../core/http/Server.js"
-import { UserRepo } from "../domain/UserRepo.js"
+import * as UserRepo from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
@@ -18,7 +18,7 @@ const ApiRoutes = Layer.unwrapEffect(
     return HttpApiRoutes.layer(api).pipe(
       Layer.provide([MeLive(api), AdminUsersLive(api)]),
       Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
-      Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.Default)))
+      Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.layer)))
     )
   })
 )

@@ -16,15 +16,7 @@ import * as Readiness from "./runtime/Readiness.js"
  * statements skip making spans that nothing would export.
  */
 export const observability = (settings: Settings, sink: Logging.Sink = Logging.stdoutSink()) =>
-  Layer.merge(
-    Logging.layer({
-      format: settings.logging.format,
-      level: settings.logging.level,
-      sink,
-      colour: Logging.wantsColour()
-    }),
-    Layer.setTracerEnabled(settings.tracingEnabled)
-  )
+  Layer.merge(Logging.layerFromSettings(settings.logging, sink), Layer.setTracerEnabled(settings.tracingEnabled))
 
 /**
  * Built bottom-up and released top-down: settings, lifecycle, readiness and the HTTP clients first, then the

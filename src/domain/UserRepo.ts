@@ -1,6 +1,6 @@
 /** Users: the local row of each Supabase user, created the first time the user is seen and kept current after. */
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { Effect, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { MainDb } from "../core/db/Database.js"
 import { type DbFailure, withTransientRetry } from "../core/db/DbResilience.js"
 
@@ -44,53 +44,60 @@ const UpsertRequest = Schema.Struct({
 
 const columns = "id, supabase_user_id, email, role, created_at, updated_at, last_seen_at"
 
-export class UserRepo extends Effect.Service<UserRepo>()("domain/UserRepo", {
-  effect: Effect.gen(function*() {
-    const sql = yield* MainDb
+export interface Service {
+  /** The user's row, created if this is the first time the user is seen; email, role and last-seen updated. */
+  readonly getOrCreateFromSupabase: (claims: SupabaseClaims) => Effect.Effect<User, DbFailure>
+  /** The user with this id (the local id, not the Supabase one). */
+  readonly findById: (id: string) => Effect.Effect<Option.Option<User>, DbFailure>
+}
 
-    // One statement, atomic on the unique key: concurrent first requests of a user all get the same row.
-    // updated_at moves only when the email or role changes; last_seen_at moves on every call.
-    const upsert = SqlSchema.single({
-      Request: UpsertRequest,
-      Result: User,
-      execute: ({ email, role, sub }) =>
-        sql`insert into users (supabase_user_id, email, role)
-            values (${sub}, ${email}, coalesce(${role}::text, 'user'))
-            on conflict (supabase_user_id) do update set
-              email = excluded.email,
-              role = coalesce(${role}::text, users.role),
-              last_seen_at = now(),
-              updated_at = case
-                when users.email is distinct from excluded.email or users.role <> coalesce(${role}::text, users.role)
-                then now() else users.updated_at end
-            returning ${sql.literal(columns)}`
-    })
+export class UserRepo extends Context.Tag("domain/UserRepo")<UserRepo, Service>() {}
 
-    const byId = SqlSchema.findOne({
-      Request: Schema.UUID,
-      Result: User,
-      execute: (id) => sql`select ${sql.literal(columns)} from users where id = ${id}`
-    })
+export const make: Effect.Effect<Service, never, MainDb> = Effect.gen(function*() {
+  const sql = yield* MainDb
 
-    /** The user's row, created if this is the first time the user is seen; email, role and last-seen updated. */
-    const getOrCreateFromSupabase = Effect.fn("UserRepo.getOrCreateFromSupabase")(
-      (claims: SupabaseClaims): Effect.Effect<User, DbFailure> =>
-        upsert({ sub: claims.sub, email: claims.email ?? null, role: appRole(claims) }).pipe(
-          withTransientRetry("UserRepo.getOrCreateFromSupabase"),
-          // A sub that is not a uuid is a bug upstream (verified tokens always carry one), not a database failure.
-          Effect.catchTag("ParseError", Effect.die),
-          Effect.catchTag("NoSuchElementException", Effect.die)
-        )
-    )
-
-    /** The user with this id (the local id, not the Supabase one). */
-    const findById = Effect.fn("UserRepo.findById")(
-      (id: string): Effect.Effect<Option.Option<User>, DbFailure> =>
-        Schema.is(Schema.UUID)(id)
-          ? byId(id).pipe(withTransientRetry("UserRepo.findById"), Effect.catchTag("ParseError", Effect.die))
-          : Effect.succeed(Option.none())
-    )
-
-    return { getOrCreateFromSupabase, findById } as const
+  // One statement, atomic on the unique key: concurrent first requests of a user all get the same row.
+  // updated_at moves only when the email or role changes; last_seen_at moves on every call.
+  const upsert = SqlSchema.single({
+    Request: UpsertRequest,
+    Result: User,
+    execute: ({ email, role, sub }) =>
+      sql`insert into users (supabase_user_id, email, role)
+          values (${sub}, ${email}, coalesce(${role}::text, 'user'))
+          on conflict (supabase_user_id) do update set
+            email = excluded.email,
+            role = coalesce(${role}::text, users.role),
+            last_seen_at = now(),
+            updated_at = case
+              when users.email is distinct from excluded.email or users.role <> coalesce(${role}::text, users.role)
+              then now() else users.updated_at end
+          returning ${sql.literal(columns)}`
   })
-}) {}
+
+  const byId = SqlSchema.findOne({
+    Request: Schema.UUID,
+    Result: User,
+    execute: (id) => sql`select ${sql.literal(columns)} from users where id = ${id}`
+  })
+
+  const getOrCreateFromSupabase = Effect.fn("UserRepo.getOrCreateFromSupabase")(
+    (claims: SupabaseClaims): Effect.Effect<User, DbFailure> =>
+      upsert({ sub: claims.sub, email: claims.email ?? null, role: appRole(claims) }).pipe(
+        withTransientRetry("UserRepo.getOrCreateFromSupabase"),
+        // A sub that is not a uuid is a bug upstream (verified tokens always carry one), not a database failure.
+        Effect.catchTag("ParseError", Effect.die),
+        Effect.catchTag("NoSuchElementException", Effect.die)
+      )
+  )
+
+  const findById = Effect.fn("UserRepo.findById")(
+    (id: string): Effect.Effect<Option.Option<User>, DbFailure> =>
+      Schema.is(Schema.UUID)(id)
+        ? byId(id).pipe(withTransientRetry("UserRepo.findById"), Effect.catchTag("ParseError", Effect.die))
+        : Effect.succeed(Option.none())
+  )
+
+  return { getOrCreateFromSupabase, findById }
+})
+
+export const layer: Layer.Layer<UserRepo, never, MainDb> = Layer.effect(UserRepo, make)

@@ -2,12 +2,12 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Migrations from "../../src/core/db/Migrations.js"
-import { appRole, UserRepo } from "../../src/domain/UserRepo.js"
+import { appRole, layer as userRepoLayer, UserRepo } from "../../src/domain/UserRepo.js"
 import { adminQuery, layerPools, layerTestDb, TestDb, uniqueAppName } from "../support/DatabaseFixtures.js"
 
 const layerRepo = Layer.unwrapEffect(
   Effect.map(TestDb, (db) =>
-    UserRepo.Default.pipe(
+    userRepoLayer.pipe(
       Layer.provideMerge(Migrations.layer()),
       Layer.provideMerge(layerPools(db.url, uniqueAppName("users"), { main: { size: 10 } }))
     ))

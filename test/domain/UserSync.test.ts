@@ -9,7 +9,7 @@ const countingRepo = () => {
   const calls: Array<SupabaseClaims> = []
   const layer = Layer.succeed(
     UserRepo,
-    UserRepo.make({
+    UserRepo.of({
       getOrCreateFromSupabase: (claims) =>
         Effect.sync(() => {
           calls.push(claims)

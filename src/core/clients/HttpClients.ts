@@ -38,7 +38,7 @@ export interface Limits {
 /** Every client's limits. */
 export type Settings = { readonly [N in Name]: Limits }
 
-/** The limits the seed gives each client. */
+/** The default limits of each client (timeout / max connections / keep-alive). */
 export const defaults: Settings = {
   scraper: { timeout: Duration.seconds(60), maxConnections: 10, maxKeepAlive: 3 },
   blog: { timeout: Duration.seconds(120), maxConnections: 5, maxKeepAlive: 2 },

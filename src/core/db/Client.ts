@@ -66,7 +66,7 @@ const spanAttributesOf = (config: PgClient.PgClientConfig): ReadonlyArray<readon
  * A statement of the library whose `commit` (what `yield*` runs) takes the short way when it can.
  *
  * The class is anonymous on purpose: tsx (esbuild's `keepNames`) redefines the `name` of a named class, and V8 then
- * constructs a derived class through a slow path, which cost several microseconds per statement here.
+ * constructs a derived class through a slow path, on every statement.
  */
 const PooledStatement = (() =>
   class<A extends object> extends Effectable.Class<ReadonlyArray<A>, SqlError> implements Statement.Statement<A> {

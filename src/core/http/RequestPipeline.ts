@@ -181,7 +181,7 @@ export const make = (options: Options) => {
       const refused = refusal(request)
 
       const finish = (response: HttpServerResponse.HttpServerResponse) => {
-        // One `setHeader` per header: `setHeaders` builds a record first and costs several times as much.
+        // One `setHeader` per header: `setHeaders` builds a record first, which costs more.
         let final = HttpServerResponse.setHeader(response, RequestId.header, requestId)
         if (origin !== undefined && isAllowedOrigin(origin)) {
           for (const [name, value] of corsHeaderList(origin)) final = HttpServerResponse.setHeader(final, name, value)

@@ -15,7 +15,7 @@ import {
   LogLevel
 } from "effect"
 import * as Fs from "node:fs"
-import type { LogFormat } from "./LoggingSettings.js"
+import type { LogFormat, LoggingSettings } from "./LoggingSettings.js"
 import { currentRequestId } from "./RequestId.js"
 
 export type { LogFormat } from "./LoggingSettings.js"
@@ -162,6 +162,10 @@ export const layer = (
     Layer.locallyScoped(FiberRef.currentLoggers, HashSet.make(make(options))),
     Logger.minimumLogLevel(options.level)
   )
+
+/** The logger from its settings group (`LoggingSettings`), writing to `sink`, coloured on a terminal. */
+export const layerFromSettings = (settings: LoggingSettings, sink: Sink = stdoutSink()): Layer.Layer<never> =>
+  layer({ format: settings.format, level: settings.level, sink, colour: wantsColour() })
 
 /** Colour only when writing to a terminal and the user has not asked for plain output. */
 export const wantsColour = (): boolean => process.stdout.isTTY === true && process.env.NO_COLOR === undefined

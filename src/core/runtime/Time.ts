@@ -9,7 +9,7 @@ const timeOfDay = /\d{2}:\d{2}/
 
 /**
  * A timestamp pinned to an instant. A naive timestamp (a time of day with no `Z` and no offset, as databases and
- * older clients send) is read as UTC, like the seed's `make_tz_aware`; a `Date` is already an instant. `None` when
+ * older clients send) is read as UTC, as the Python backend this core ports (`make_tz_aware`) did; a `Date` is already an instant. `None` when
  * the text is not a date.
  */
 export const makeTzAware = (value: Date | string): Option.Option<Date> => {

@@ -1,7 +1,6 @@
 /** The small guards behind the auth layers: token cache, rate budget, shared in-flight work. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
-import * as fc from "effect/FastCheck"
+import { Deferred, Effect, FastCheck as fc, Fiber } from "effect"
 import { RateBudget } from "../../../src/core/runtime/RateBudget.js"
 import * as SingleFlight from "../../../src/core/runtime/SingleFlight.js"
 import { digest, TokenCache } from "../../../src/core/auth/TokenCache.js"

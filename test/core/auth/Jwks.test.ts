@@ -1,7 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Option, Redacted, TestClock } from "effect"
-import * as fc from "effect/FastCheck"
+import { Cause, ConfigProvider, Duration, Effect, Exit, FastCheck as fc, Option, Redacted, TestClock } from "effect"
 import * as AuthSettings from "../../../src/core/auth/AuthSettings.js"
 import * as Jwks from "../../../src/core/auth/Jwks.js"
 import {

@@ -1,7 +1,6 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, LogLevel, TestClock } from "effect"
-import * as FastCheck from "effect/FastCheck"
+import { Duration, Effect, Exit, FastCheck as fc, Fiber, LogLevel, TestClock } from "effect"
 import pg from "pg"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
 import { breaksConnection } from "../../../src/core/db/Pool.js"
@@ -87,36 +86,36 @@ const misconfiguredLeaves: ReadonlyArray<Leaf> = [
 ]
 
 const markers = [...DbResilience.transientMessages, DbResilience.poolExhaustedMessage]
-const neutralText = FastCheck.string({ maxLength: 24 }).filter((text) =>
+const neutralText = fc.string({ maxLength: 24 }).filter((text) =>
   !markers.some((marker) => text.toLowerCase().includes(marker))
 )
 /** SQLSTATE-like codes outside the transient ones: anything but class 08 and 57P01-57P03. */
-const otherCode = FastCheck.stringMatching(/^[0-9A-Z]{5}$/).filter((code) =>
+const otherCode = fc.stringMatching(/^[0-9A-Z]{5}$/).filter((code) =>
   !code.startsWith("08") && !["57P01", "57P02", "57P03"].includes(code) && !DbResilience.misconfigurationCodes.has(code)
 )
 
-const leafArbitrary: FastCheck.Arbitrary<Leaf> = FastCheck.oneof(
-  FastCheck.constantFrom(...transientLeaves),
-  FastCheck.stringMatching(/^08[0-9A-Z]{3}$/).map((code) => leaf("transient", code, "connection exception", true)),
-  FastCheck.constant(exhaustedLeaf),
-  FastCheck.constantFrom(...permanentLeaves),
-  FastCheck.constantFrom(...misconfiguredLeaves),
-  FastCheck.tuple(otherCode, neutralText).map(([code, message]) => leaf("permanent", code, message, true)),
+const leafArbitrary: fc.Arbitrary<Leaf> = fc.oneof(
+  fc.constantFrom(...transientLeaves),
+  fc.stringMatching(/^08[0-9A-Z]{3}$/).map((code) => leaf("transient", code, "connection exception", true)),
+  fc.constant(exhaustedLeaf),
+  fc.constantFrom(...permanentLeaves),
+  fc.constantFrom(...misconfiguredLeaves),
+  fc.tuple(otherCode, neutralText).map(([code, message]) => leaf("permanent", code, message, true)),
   neutralText.map((message) => leaf("permanent", undefined, message))
 )
 
-const { tree: treeArbitrary } = FastCheck.letrec<{ tree: Tree }>((tie) => ({
-  tree: FastCheck.oneof(
+const { tree: treeArbitrary } = fc.letrec<{ tree: Tree }>((tie) => ({
+  tree: fc.oneof(
     { depthSize: "small", withCrossShrink: true },
     leafArbitrary,
-    FastCheck.record({
-      _tag: FastCheck.constant("Wrapped" as const),
-      message: FastCheck.constantFrom("Failed to execute statement", "Connection error", "query failed"),
+    fc.record({
+      _tag: fc.constant("Wrapped" as const),
+      message: fc.constantFrom("Failed to execute statement", "Connection error", "query failed"),
       inner: tie("tree")
     }),
-    FastCheck.record({
-      _tag: FastCheck.constant("Aggregate" as const),
-      inners: FastCheck.array(tie("tree"), { minLength: 1, maxLength: 3 })
+    fc.record({
+      _tag: fc.constant("Aggregate" as const),
+      inners: fc.array(tie("tree"), { minLength: 1, maxLength: 3 })
     })
   )
 }))
@@ -128,7 +127,7 @@ const sqlMessages = [
   "Connection error"
 ]
 
-const failureArbitrary = FastCheck.tuple(treeArbitrary, FastCheck.constantFrom(...sqlMessages))
+const failureArbitrary = fc.tuple(treeArbitrary, fc.constantFrom(...sqlMessages))
 
 const build = (tree: Tree): Error => {
   switch (tree._tag) {
@@ -197,7 +196,7 @@ describe("DbResilience", () => {
 
   it.effect.prop(
     "only TransientDbError is ever retried, and only once",
-    [failureArbitrary, FastCheck.boolean()],
+    [failureArbitrary, fc.boolean()],
     ([[tree, message], persistent]) =>
       Effect.gen(function*() {
         const error = new SqlError({ cause: build(tree), message })

@@ -294,7 +294,7 @@ const exchange = (httpApp: App, applied: App | undefined, traced: boolean): Hand
 
 /**
  * The continuations of `Effect.matchCauseEffect`, passed as arguments: tsx (esbuild's `keepNames`) wraps a function
- * written as an object property in a `__name` call, ~0.2 us each, and these are made for every request.
+ * written as an object property in a `__name` call, and these are made for every request.
  */
 const cases = <E, A, B, E2, R2, C, E3, R3>(
   onFailure: (cause: Cause.Cause<E>) => Effect.Effect<B, E2, R2>,
