@@ -4,17 +4,19 @@
  * and the cached path (the same tokens again) against what jose would pay for them.
  * Alone: `node --import tsx scripts/bench/auth.ts`.
  */
-import { fileURLToPath } from "node:url"
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
 import { importJWK, jwtVerify } from "jose"
-import * as HttpClients from "../../src/core/clients/HttpClients.js"
+import { fileURLToPath } from "node:url"
 import * as Jwks from "../../src/core/auth/Jwks.js"
+import * as HttpClients from "../../src/core/clients/HttpClients.js"
 import { startSupabaseStandIn } from "../../src/dev/SupabaseStandIn.js"
 import { median, printRows, type Row } from "./load.js"
 
 const seconds = (start: number) => (performance.now() - start) / 1000
 
-export const run = async (options: { readonly rounds?: number; readonly batch?: number } = {}): Promise<ReadonlyArray<Row>> => {
+export const run = async (
+  options: { readonly rounds?: number; readonly batch?: number } = {}
+): Promise<ReadonlyArray<Row>> => {
   const rounds = options.rounds ?? 20
   const batch = options.batch ?? 400
   const server = await startSupabaseStandIn()

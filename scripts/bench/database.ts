@@ -34,7 +34,11 @@ const upsertText =
 const keys = 1_000
 
 /** Calls `op` back to back from `concurrency` fibers until `millis` pass; returns how many completed. */
-const closedLoopEffect = <A, E>(concurrency: number, millis: number, op: Effect.Effect<A, E>): Effect.Effect<number, E> =>
+const closedLoopEffect = <A, E>(
+  concurrency: number,
+  millis: number,
+  op: Effect.Effect<A, E>
+): Effect.Effect<number, E> =>
   Effect.suspend(() => {
     const deadline = performance.now() + millis
     const caller = Effect.gen(function*() {
@@ -102,7 +106,9 @@ export const run = async (options: Options = {}): Promise<ReadonlyArray<Row>> =>
   )
   try {
     const sql = await runtime.runPromise(Database.MainDb)
-    await raw.query("create table bench_items (id int primary key, n int not null, updated_at timestamptz not null default now())")
+    await raw.query(
+      "create table bench_items (id int primary key, n int not null, updated_at timestamptz not null default now())"
+    )
 
     const selectOurs = sql`select 1 as one`.pipe(DbResilience.withTransientRetry("bench.select"))
     const upsertOurs = (id: number) =>
@@ -185,7 +191,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       for (const row of rows) {
         const unit = row.unit === undefined ? "ops/s" : "µs/op"
         console.log(
-          `${row.name.padEnd(24)} ours ${String(row.ours).padStart(7)} ${unit}   raw pg ${String(row.baseline).padStart(7)} ${unit}   ratio ${row.ratio.toFixed(2)}`
+          `${row.name.padEnd(24)} ours ${String(row.ours).padStart(7)} ${unit}   raw pg ${
+            String(row.baseline).padStart(7)
+          } ${unit}   ratio ${row.ratio.toFixed(2)}`
         )
       }
     },

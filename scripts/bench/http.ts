@@ -10,7 +10,10 @@ export const run = async (options: { readonly seconds?: number } = {}): Promise<
   const seconds = options.seconds ?? 5
   const basePort = await freePort()
   const ours = await BenchServer.start()
-  const base = await startServer(["--import", "tsx", "scripts/bench/fastify.ts", String(basePort)], `http://127.0.0.1:${basePort}/health`)
+  const base = await startServer(
+    ["--import", "tsx", "scripts/bench/fastify.ts", String(basePort)],
+    `http://127.0.0.1:${basePort}/health`
+  )
   try {
     return [
       compare(

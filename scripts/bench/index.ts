@@ -2,8 +2,8 @@
 import * as AuthBench from "./auth.js"
 import * as Database from "./database.js"
 import * as Http from "./http.js"
-import * as Me from "./me.js"
 import { loadGenerator, printRows, type Row } from "./load.js"
+import * as Me from "./me.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },

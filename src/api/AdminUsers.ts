@@ -29,4 +29,3 @@ export const AdminUsersLive = (api: ServedApi) =>
         .handle("get", ({ path }) => admin.getUser(path.id).pipe(ApiError.declared(...upstream, UserNotFound)))
         .handle("delete", ({ path }) => admin.deleteUser(path.id).pipe(ApiError.declared(...upstream, UserNotFound)))
     }))
-

@@ -26,7 +26,7 @@ const UserMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }
   )
 )
 
-export const CreateUser = Schema.Struct({
+const CreateUser = Schema.Struct({
   // GoTrue's own limits: emails up to 255 characters, passwords up to 72 (bcrypt's).
   email: Schema.String.pipe(
     Schema.maxLength(255, { message: () => "must be at most 255 characters" }),
@@ -42,7 +42,7 @@ export const CreateUser = Schema.Struct({
 
 const UserId = Schema.Struct({ id: Schema.UUID })
 
-export const UserList = Schema.Struct({ users: Schema.Array(AdminUser) }).annotations({ identifier: "UserList" })
+const UserList = Schema.Struct({ users: Schema.Array(AdminUser) }).annotations({ identifier: "UserList" })
 
 export class AdminUsersGroup extends HttpApiGroup.make("adminUsers")
   .add(

@@ -7,7 +7,7 @@ import { MeGroup } from "./MeGroup.js"
 import { SystemGroup } from "./SystemGroup.js"
 
 /** The API's groups, with paths relative to the configured prefix (`API_PREFIX`). */
-export class Api extends ApiContract.make("api").add(MeGroup).add(AdminUsersGroup) {}
+class Api extends ApiContract.make("api").add(MeGroup).add(AdminUsersGroup) {}
 
 /** The API as served, under `prefix`. */
 export const served = (prefix: string) => Api.prefix(prefix as HttpApiEndpoint.PathSegment)

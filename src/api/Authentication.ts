@@ -8,8 +8,8 @@ import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Context, Effect, Layer, Schema } from "effect"
-import * as ApiError from "../core/errors/ApiError.js"
 import { Auth, type VerifiedUser } from "../core/auth/Auth.js"
+import * as ApiError from "../core/errors/ApiError.js"
 import type { User } from "../domain/UserRepo.js"
 import { UserSync } from "../domain/UserSync.js"
 
@@ -56,7 +56,9 @@ const authenticator = <E>(admit: (claims: VerifiedUser) => Effect.Effect<void, E
     return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
       auth.verifyAuthorization(request.headers.authorization).pipe(
         Effect.tap(admit),
-        Effect.flatMap((claims) => Effect.map(users.sync(claims), (user): Caller => ({ user, claims })))
+        Effect.flatMap((claims) =>
+          Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
+        )
       ))
   })
 
@@ -76,7 +78,12 @@ export const AdminAuthenticationLive = Layer.effect(
   Effect.map(authenticator(adminsOnly), (authenticate) => ({
     bearer: () =>
       authenticate.pipe(
-        ApiError.declared(ApiError.Unauthorized, ApiError.Forbidden, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+        ApiError.declared(
+          ApiError.Unauthorized,
+          ApiError.Forbidden,
+          ApiError.ServiceUnavailable,
+          ApiError.DbPoolExhausted
+        )
       )
   }))
 )

@@ -23,7 +23,7 @@ const ApiRoutes = Layer.unwrapEffect(
   })
 )
 
-export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
+const Routes = Layer.merge(SystemRoutes, ApiRoutes)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>

@@ -24,5 +24,8 @@ const responseFor = (user: User): HttpServerResponse.HttpServerResponse => {
 }
 
 export const MeLive = (api: ServedApi) =>
-  HttpApiBuilder.group(api, "me", (handlers) =>
-    handlers.handleRaw("me", () => Effect.map(CurrentUser, ({ user }) => responseFor(user))))
+  HttpApiBuilder.group(
+    api,
+    "me",
+    (handlers) => handlers.handleRaw("me", () => Effect.map(CurrentUser, ({ user }) => responseFor(user)))
+  )

@@ -10,7 +10,7 @@ export const Health = Schema.Struct({
   environment: Schema.Literal("dev", "test", "prod")
 }).annotations({ identifier: "Health" })
 
-export const CheckResult = Schema.Struct({
+const CheckResult = Schema.Struct({
   name: Schema.String,
   status: Schema.Literal("ok", "failed"),
   error: Schema.optional(Schema.String)

@@ -7,8 +7,8 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Effect, Layer, Schema } from "effect"
-import * as ApiError from "../core/errors/ApiError.js"
 import { AppConfig } from "../core/app/AppConfig.js"
+import * as ApiError from "../core/errors/ApiError.js"
 import { Readiness } from "../core/runtime/Readiness.js"
 import { documented } from "./Api.js"
 import { Health, Ready } from "./SystemGroup.js"
@@ -21,15 +21,19 @@ const preEncoded = (json: string) => {
 const probes = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* AppConfig
   const readiness = yield* Readiness
-  const health = preEncoded(JSON.stringify(Schema.encodeSync(Health)({
-    status: "ok",
-    version: settings.core.version,
-    environment: settings.core.env
-  })))
+  const health = preEncoded(JSON.stringify(
+    Schema.encodeSync(Health)({
+      status: "ok",
+      version: settings.core.version,
+      environment: settings.core.env
+    })
+  ))
   // Failures are rendered by the request pipeline, like every other error.
   const ready = Effect.flatMap(readiness.run, (report) =>
     report.ready
-      ? Effect.succeed(HttpServerResponse.unsafeJson(Schema.encodeSync(Ready)({ status: "ready", checks: report.checks })))
+      ? Effect.succeed(
+        HttpServerResponse.unsafeJson(Schema.encodeSync(Ready)({ status: "ready", checks: report.checks }))
+      )
       : Effect.fail(new ApiError.ServiceUnavailable({ message: "Not ready", details: { checks: report.checks } })))
   return HttpLayerRouter.addAll([
     HttpLayerRouter.route("GET", "/health", Effect.sync(health)),

@@ -3,11 +3,11 @@ import { Layer } from "effect"
 import { AppConfig, type Settings } from "./app/AppConfig.js"
 import * as Auth from "./auth/Auth.js"
 import * as AuthAdmin from "./auth/AuthAdmin.js"
-import * as Database from "./db/Database.js"
 import * as HttpClients from "./clients/HttpClients.js"
+import * as Database from "./db/Database.js"
+import * as Migrations from "./db/Migrations.js"
 import * as Lifecycle from "./runtime/Lifecycle.js"
 import * as Logging from "./runtime/Logging.js"
-import * as Migrations from "./db/Migrations.js"
 import * as Readiness from "./runtime/Readiness.js"
 
 /**

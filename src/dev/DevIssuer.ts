@@ -8,10 +8,10 @@ import type { Settings } from "../core/app/AppConfig.js"
 import { DEFAULT_ANON_KEY, DEFAULT_SERVICE_ROLE_KEY, startSupabaseStandIn } from "./SupabaseStandIn.js"
 
 /** Where the dev issuer keeps its signing keys (under the git-ignored data folder), so tokens survive restarts. */
-export const keyFile = (settings: Settings): string =>
+const keyFile = (settings: Settings): string =>
   Path.join(Path.dirname(settings.database.embeddedDir), "dev-issuer", "keys.json")
 
-export const needsDevIssuer = (settings: Settings): boolean =>
+const needsDevIssuer = (settings: Settings): boolean =>
   settings.core.env === "dev" && Option.isNone(settings.supabase.url)
 
 /** The keys the stand-in accepts, and that clients of it must send. */

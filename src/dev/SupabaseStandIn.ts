@@ -27,12 +27,11 @@
  * `publicUrl` set to the running server's URL) signs tokens the running server's JWKS verifies; to get
  * a token that `/user` also accepts, create the user and use the password grant against the running server.
  */
+import { Context, Effect, Layer } from "effect"
+import { decodeProtectedHeader, errors as joseErrors, type JWK } from "jose"
 import { randomUUID } from "node:crypto"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
-import { Context, Effect, Layer } from "effect"
-import { decodeProtectedHeader, errors as joseErrors, type JWK } from "jose"
-import { StandInKeyStore, type StandInAlg, type StandInKeyInfo, type StandInPublicJwk } from "./SupabaseStandInKeys.js"
 import {
   adminUserParams,
   defined,
@@ -42,25 +41,24 @@ import {
   listUsers,
   optString,
   parseJsonBody,
+  type PathGroup,
   sendError,
   sendJson,
-  setOrDelete,
-  type PathGroup
+  setOrDelete
 } from "./SupabaseStandInHttp.js"
+import { type StandInAlg, type StandInKeyInfo, StandInKeyStore, type StandInPublicJwk } from "./SupabaseStandInKeys.js"
 import {
+  type CreateUserInput,
   isUuid,
+  type StandInUser,
   StandInUserStore,
   SupabaseStandInError,
-  type CreateUserInput,
-  type StandInUser,
   type UpdateUserInput
 } from "./SupabaseStandInStore.js"
 
-export { SupabaseStandInError, StandInKeyStore }
+export { StandInKeyStore, SupabaseStandInError }
 export type { PathGroup } from "./SupabaseStandInHttp.js"
 export type { CreateUserInput, StandInAlg, StandInKeyInfo, StandInPublicJwk, StandInUser, UpdateUserInput }
-export type { StandInIdentity } from "./SupabaseStandInStore.js"
-export type { StandInKeyStatus } from "./SupabaseStandInKeys.js"
 
 export const DEFAULT_SERVICE_ROLE_KEY = "stand-in-service-role-key"
 export const DEFAULT_ANON_KEY = "stand-in-anon-key"
@@ -248,7 +246,9 @@ export class SupabaseStandInServer {
   }
 
   private async closeListener(): Promise<void> {
-    const closed = this.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve()
+    const closed = this.listening
+      ? new Promise<void>((resolve) => this.server.close(() => resolve()))
+      : Promise.resolve()
     this.listening = false
     for (const socket of this.sockets) socket.destroy()
     await closed
@@ -346,8 +346,16 @@ export class SupabaseStandInServer {
   }
 
   /** Signs `header` and `payload` verbatim (no defaults added) with key `kid` (default active). */
-  signRaw(header: Readonly<Record<string, unknown>>, payload: Readonly<Record<string, unknown>> | string | Uint8Array, kid?: string): Promise<string> {
-    return this.keys.sign({ ...header }, typeof payload === "object" && !(payload instanceof Uint8Array) ? { ...payload } : payload, kid ?? this.keys.activeKid)
+  signRaw(
+    header: Readonly<Record<string, unknown>>,
+    payload: Readonly<Record<string, unknown>> | string | Uint8Array,
+    kid?: string
+  ): Promise<string> {
+    return this.keys.sign(
+      { ...header },
+      typeof payload === "object" && !(payload instanceof Uint8Array) ? { ...payload } : payload,
+      kid ?? this.keys.activeKid
+    )
   }
 
   /** A well-formed token signed by a key this server never publishes (header kid = that key's kid unless overridden). */
@@ -424,7 +432,13 @@ export class SupabaseStandInServer {
     const group = groupOf(url.pathname)
     this.counts[group]++
     const headers: Record<string, string> = {}
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined) {
+        headers[k] = Array.isArray(v)
+          ? v.join(", ")
+          : v
+      }
+    }
     this.log.push({
       at: Date.now(),
       method: req.method ?? "GET",
@@ -449,7 +463,11 @@ export class SupabaseStandInServer {
         res.writeHead(failure.status, { "Content-Type": "text/plain; charset=utf-8", ...extra })
         res.end(failure.body)
       } else {
-        sendError(res, new SupabaseStandInError(failure.status, errorCodeForStatus(failure.status), "Stand-in injected failure"), extra)
+        sendError(
+          res,
+          new SupabaseStandInError(failure.status, errorCodeForStatus(failure.status), "Stand-in injected failure"),
+          extra
+        )
       }
       return
     }
@@ -470,7 +488,9 @@ export class SupabaseStandInServer {
     const path = url.pathname
     if (group === "jwks") {
       if (method !== "GET") throw this.methodNotAllowed()
-      return sendJson(res, 200, this.keys.jwks(), { "Cache-Control": `public, max-age=${this.options.jwksMaxAge ?? 600}` })
+      return sendJson(res, 200, this.keys.jwks(), {
+        "Cache-Control": `public, max-age=${this.options.jwksMaxAge ?? 600}`
+      })
     }
     if (path === "/auth/v1/health") {
       return sendJson(res, 200, { version: "stand-in", name: "GoTrue", description: "Supabase Auth stand-in" })
@@ -498,7 +518,9 @@ export class SupabaseStandInServer {
       const existing = this.store.get(id)
       if (existing === undefined) throw new SupabaseStandInError(404, "user_not_found", "User not found")
       if (method === "GET") return sendJson(res, 200, existing)
-      if (method === "PUT") return sendJson(res, 200, this.store.update(existing.id, adminUserParams(await parseJsonBody(req))))
+      if (method === "PUT") {
+        return sendJson(res, 200, this.store.update(existing.id, adminUserParams(await parseJsonBody(req))))
+      }
       if (method === "DELETE") {
         await parseJsonBody(req, true)
         this.store.delete(existing.id)
@@ -513,7 +535,11 @@ export class SupabaseStandInServer {
     if (path === "/auth/v1/invite") {
       if (method !== "POST") throw this.methodNotAllowed()
       const body = await parseJsonBody(req)
-      const link = generateLink(this.store, { type: "invite", email: body["email"] ?? "", data: body["data"] ?? null }, this.linkUrls)
+      const link = generateLink(
+        this.store,
+        { type: "invite", email: body["email"] ?? "", data: body["data"] ?? null },
+        this.linkUrls
+      )
       const { action_link: _a, email_otp: _o, hashed_token: _h, redirect_to: _r, verification_type: _v, ...user } = link
       return sendJson(res, 200, user)
     }
@@ -523,8 +549,12 @@ export class SupabaseStandInServer {
   private checkApiKey(req: IncomingMessage): void {
     if (this.options.requireApiKey === false) return
     const apikey = req.headers["apikey"]
-    if (apikey === undefined || apikey === "") throw new SupabaseStandInError(401, "no_api_key", "No API key found in request")
-    if (apikey !== this.anonKey && apikey !== this.serviceRoleKey) throw new SupabaseStandInError(401, "invalid_api_key", "Invalid API key")
+    if (apikey === undefined || apikey === "") {
+      throw new SupabaseStandInError(401, "no_api_key", "No API key found in request")
+    }
+    if (apikey !== this.anonKey && apikey !== this.serviceRoleKey) {
+      throw new SupabaseStandInError(401, "invalid_api_key", "Invalid API key")
+    }
   }
 
   private bearer(req: IncomingMessage): string {
@@ -560,13 +590,19 @@ export class SupabaseStandInServer {
   private async userFromBearer(req: IncomingMessage): Promise<StandInUser> {
     const claims = await this.verifyJwt(this.bearer(req))
     const sub = claims["sub"]
-    if (typeof sub !== "string" || sub === "") throw new SupabaseStandInError(403, "bad_jwt", "invalid claim: missing sub claim")
+    if (typeof sub !== "string" || sub === "") {
+      throw new SupabaseStandInError(403, "bad_jwt", "invalid claim: missing sub claim")
+    }
     if (!isUuid(sub)) throw new SupabaseStandInError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
     const user = this.store.get(sub)
-    if (user === undefined) throw new SupabaseStandInError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    if (user === undefined) {
+      throw new SupabaseStandInError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    }
     const sessionId = claims["session_id"]
     if (typeof sessionId === "string" && sessionId !== "" && sessionId !== NIL_UUID) {
-      if (!isUuid(sessionId)) throw new SupabaseStandInError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
+      if (!isUuid(sessionId)) {
+        throw new SupabaseStandInError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
+      }
       if (this.store.session(sessionId) === undefined) {
         throw new SupabaseStandInError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
       }
@@ -589,7 +625,11 @@ export class SupabaseStandInServer {
       const email = optString(body, "email")
       const phone = optString(body, "phone")
       if (email !== undefined && email !== "" && phone !== undefined && phone !== "") {
-        throw new SupabaseStandInError(400, "validation_failed", "Only an email address or phone number should be provided on login.")
+        throw new SupabaseStandInError(
+          400,
+          "validation_failed",
+          "Only an email address or phone number should be provided on login."
+        )
       }
       const userId = this.store.authenticate(defined({ email, phone, password: optString(body, "password") ?? "" }))
       return this.issueSession(userId, randomUUID(), [{ method: "password", timestamp: Math.floor(Date.now() / 1000) }])
@@ -635,6 +675,3 @@ export class SupabaseStandIn extends Context.Tag("dev/SupabaseStandIn")<Supabase
       )
     )
 }
-
-/** Same as `SupabaseStandIn.layer`. */
-export const layer = SupabaseStandIn.layer

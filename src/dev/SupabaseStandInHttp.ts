@@ -7,11 +7,11 @@ import { createHash, randomInt, randomUUID } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import * as JsonDepth from "../core/http/JsonDepth.js"
 import {
-  StandInUserStore,
-  SupabaseStandInError,
-  validateEmail,
   type CreateUserInput,
-  type UpdateUserInput
+  type StandInUserStore,
+  SupabaseStandInError,
+  type UpdateUserInput,
+  validateEmail
 } from "./SupabaseStandInStore.js"
 
 export type PathGroup = "jwks" | "user" | "admin" | "token" | "other"
@@ -30,9 +30,18 @@ export const groupOf = (path: string): PathGroup => {
 }
 
 export const errorCodeForStatus = (status: number): string =>
-  status === 429 ? "over_request_rate_limit" : status >= 500 ? "unexpected_failure" : status === 404 ? "not_found" : "request_failed"
+  status === 429
+    ? "over_request_rate_limit"
+    : status >= 500
+    ? "unexpected_failure"
+    : status === 404
+    ? "not_found"
+    : "request_failed"
 
-export const setOrDelete = (target: Record<string, unknown>, overrides: Readonly<Record<string, unknown>> | undefined): void => {
+export const setOrDelete = (
+  target: Record<string, unknown>,
+  overrides: Readonly<Record<string, unknown>> | undefined
+): void => {
   if (overrides === undefined) return
   for (const key of Object.keys(overrides)) {
     const value = overrides[key]
@@ -45,7 +54,8 @@ export const setOrDelete = (target: Record<string, unknown>, overrides: Readonly
 
 export type Body = Readonly<Record<string, unknown>>
 
-export const badJson = (detail: string) => new SupabaseStandInError(400, "bad_json", `Could not parse request body as JSON: ${detail}`)
+const badJson = (detail: string) =>
+  new SupabaseStandInError(400, "bad_json", `Could not parse request body as JSON: ${detail}`)
 
 export const optString = (body: Body, key: string): string | undefined => {
   const v = body[key]
@@ -54,22 +64,30 @@ export const optString = (body: Body, key: string): string | undefined => {
   return v
 }
 
-export const optBool = (body: Body, key: string): boolean | undefined => {
+const optBool = (body: Body, key: string): boolean | undefined => {
   const v = body[key]
   if (v === undefined || v === null) return undefined
   if (typeof v !== "boolean") throw badJson(`json: cannot unmarshal ${typeof v} into field .${key} of type bool`)
   return v
 }
 
-export const optObject = (body: Body, key: string): Record<string, unknown> | undefined => {
+const optObject = (body: Body, key: string): Record<string, unknown> | undefined => {
   const v = body[key]
   if (v === undefined || v === null) return undefined
-  if (typeof v !== "object" || Array.isArray(v)) throw badJson(`json: cannot unmarshal ${Array.isArray(v) ? "array" : typeof v} into field .${key} of type map[string]interface {}`)
+  if (typeof v !== "object" || Array.isArray(v)) {
+    throw badJson(
+      `json: cannot unmarshal ${
+        Array.isArray(v) ? "array" : typeof v
+      } into field .${key} of type map[string]interface {}`
+    )
+  }
   return v as Record<string, unknown>
 }
 
 export const defined = <A extends Record<string, unknown>>(a: A): { [K in keyof A]: Exclude<A[K], undefined> } =>
-  Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as { [K in keyof A]: Exclude<A[K], undefined> }
+  Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as {
+    [K in keyof A]: Exclude<A[K], undefined>
+  }
 
 export const adminUserParams = (body: Body): CreateUserInput & UpdateUserInput =>
   defined({
@@ -85,7 +103,7 @@ export const adminUserParams = (body: Body): CreateUserInput & UpdateUserInput =
     banDuration: optString(body, "ban_duration")
   })
 
-export const readBody = (req: IncomingMessage): Promise<string> =>
+const readBody = (req: IncomingMessage): Promise<string> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     let size = 0
@@ -115,23 +133,34 @@ export const parseJsonBody = async (req: IncomingMessage, allowEmpty = false): P
   return parsed as Body
 }
 
-export const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void => {
+export const sendJson = (
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {}
+): void => {
   if (res.headersSent || res.destroyed) return
   const text = JSON.stringify(body)
   res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers })
   res.end(text)
 }
 
-export const sendError = (res: ServerResponse, error: SupabaseStandInError, headers: Readonly<Record<string, string>> = {}): void =>
-  sendJson(res, error.status, error.body, { "x-sb-error-code": error.errorCode, ...headers })
+export const sendError = (
+  res: ServerResponse,
+  error: SupabaseStandInError,
+  headers: Readonly<Record<string, string>> = {}
+): void => sendJson(res, error.status, error.body, { "x-sb-error-code": error.errorCode, ...headers })
 
 /** GoTrue's adminUsers: newest first, `page` (1-based) / `per_page` (default 50), `X-Total-Count` and `Link`. */
 export const listUsers = (store: StandInUserStore, res: ServerResponse, url: URL): void => {
   const pageText = url.searchParams.get("page") ?? ""
   const perPageText = url.searchParams.get("per_page") ?? ""
-  const bad = (detail: string) => new SupabaseStandInError(400, "validation_failed", `Bad Pagination Parameters: ${detail}`)
+  const bad = (detail: string) =>
+    new SupabaseStandInError(400, "validation_failed", `Bad Pagination Parameters: ${detail}`)
   if (pageText !== "" && !/^\d+$/.test(pageText)) throw bad(`strconv.ParseUint: parsing "${pageText}": invalid syntax`)
-  if (perPageText !== "" && !/^\d+$/.test(perPageText)) throw bad(`strconv.ParseUint: parsing "${perPageText}": invalid syntax`)
+  if (perPageText !== "" && !/^\d+$/.test(perPageText)) {
+    throw bad(`strconv.ParseUint: parsing "${perPageText}": invalid syntax`)
+  }
   const page = Math.max(1, pageText === "" ? 1 : Number(pageText))
   const perPage = perPageText === "" ? 50 : Number(perPageText)
   if (perPage === 0) throw bad("per_page must be greater than 0")
@@ -153,9 +182,9 @@ export const listUsers = (store: StandInUserStore, res: ServerResponse, url: URL
 
 /** GoTrue's adminGenerateLink: the user fields plus action_link, email_otp, hashed_token, redirect_to, verification_type. */
 export const generateLink = (
-store: StandInUserStore,
-body: Body,
-urls: { readonly issuer: string; readonly siteUrl: string }
+  store: StandInUserStore,
+  body: Body,
+  urls: { readonly issuer: string; readonly siteUrl: string }
 ): Record<string, unknown> => {
   let type = optString(body, "type") ?? ""
   const email = validateEmail(optString(body, "email") ?? "")
@@ -179,7 +208,9 @@ urls: { readonly issuer: string; readonly siteUrl: string }
       throw new SupabaseStandInError(422, "email_exists", "A user with this email address has already been registered")
     }
     if (user === undefined) {
-      if (type === "signup" && password === "") throw new SupabaseStandInError(422, "validation_failed", "Signup requires a valid password")
+      if (type === "signup" && password === "") {
+        throw new SupabaseStandInError(422, "validation_failed", "Signup requires a valid password")
+      }
       user = store.create(defined({ email, password: type === "signup" ? password : undefined, userMetadata: data }))
     } else if (data !== undefined && type === "signup") {
       store.mergeUserMetadata(user.id, data)

@@ -10,23 +10,23 @@
  * With a key file the published/revoked key set is loaded from and persisted to a JSON file
  * `{"keys":[<private JWK + kid, alg, use, status, created_at>...]}` (written with mode 0600).
  */
-import { createPrivateKey, randomUUID, sign as nodeSign, type JsonWebKey as NodeJwk, type KeyObject } from "node:crypto"
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
-import { dirname } from "node:path"
 import {
   CompactSign,
+  type CryptoKey,
   exportJWK,
   generateKeyPair,
   importJWK,
-  jwtVerify,
-  type CryptoKey,
   type JWK,
   type JWTPayload,
+  jwtVerify,
   type JWTVerifyResult
 } from "jose"
+import { createPrivateKey, type JsonWebKey as NodeJwk, type KeyObject, randomUUID, sign as nodeSign } from "node:crypto"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { dirname } from "node:path"
 
 export type StandInAlg = "ES256" | "RS256" | "EdDSA"
-export type StandInKeyStatus = "active" | "standby" | "revoked" | "unpublished"
+type StandInKeyStatus = "active" | "standby" | "revoked" | "unpublished"
 
 /** A public JWK as served by `/.well-known/jwks.json`. */
 export interface StandInPublicJwk extends JWK {
@@ -60,7 +60,8 @@ interface KeyRecord {
 const ALGS: ReadonlyArray<StandInAlg> = ["ES256", "RS256", "EdDSA"]
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"]
 
-export const isStandInAlg = (u: unknown): u is StandInAlg => typeof u === "string" && (ALGS as ReadonlyArray<string>).includes(u)
+const isStandInAlg = (u: unknown): u is StandInAlg =>
+  typeof u === "string" && (ALGS as ReadonlyArray<string>).includes(u)
 
 const base64url = (data: Uint8Array | string): string => Buffer.from(data).toString("base64url")
 
@@ -108,7 +109,7 @@ const rawSignature = (record: KeyRecord, signingInput: string): string => {
   }
 }
 
-export class StandInKeyError extends Error {
+class StandInKeyError extends Error {
   override readonly name = "StandInKeyError"
 }
 
@@ -119,7 +120,9 @@ export class StandInKeyStore {
   private constructor(private readonly keyFile: string | undefined) {}
 
   /** Loads the key set from `keyFile` when it exists, otherwise generates one active key (and persists it). */
-  static async make(options: { readonly alg: StandInAlg; readonly keyFile?: string | undefined }): Promise<StandInKeyStore> {
+  static async make(
+    options: { readonly alg: StandInAlg; readonly keyFile?: string | undefined }
+  ): Promise<StandInKeyStore> {
     const store = new StandInKeyStore(options.keyFile)
     if (options.keyFile !== undefined) {
       const loaded = await store.load(options.keyFile)
@@ -149,12 +152,21 @@ export class StandInKeyStore {
     for (const entry of keys as Array<Record<string, unknown>>) {
       const { kid, alg, status, created_at, use: _use, ...jwk } = entry
       if (typeof kid !== "string" || !isStandInAlg(alg)) {
-        throw new StandInKeyError(`Supabase stand-in key file ${file}: every key needs a string kid and alg ES256|RS256|EdDSA`)
+        throw new StandInKeyError(
+          `Supabase stand-in key file ${file}: every key needs a string kid and alg ES256|RS256|EdDSA`
+        )
       }
       const st: StandInKeyStatus = status === "active" || status === "revoked" ? status : "standby"
       const privateKey = (await importJWK(jwk as JWK, alg, { extractable: true })) as CryptoKey
       this.records.push(
-        await buildRecord(kid, alg, st, typeof created_at === "string" ? created_at : new Date().toISOString(), privateKey, jwk as JWK)
+        await buildRecord(
+          kid,
+          alg,
+          st,
+          typeof created_at === "string" ? created_at : new Date().toISOString(),
+          privateKey,
+          jwk as JWK
+        )
       )
     }
     const active = this.records.filter((r) => r.status === "active")
@@ -171,7 +183,14 @@ export class StandInKeyStore {
   private async persist(): Promise<void> {
     if (this.keyFile === undefined) return
     const body = {
-      keys: this.records.map((r) => ({ ...r.privateJwk, kid: r.kid, alg: r.alg, use: "sig", status: r.status, created_at: r.createdAt }))
+      keys: this.records.map((r) => ({
+        ...r.privateJwk,
+        kid: r.kid,
+        alg: r.alg,
+        use: "sig",
+        status: r.status,
+        created_at: r.createdAt
+      }))
     }
     await mkdir(dirname(this.keyFile), { recursive: true })
     const tmp = `${this.keyFile}.${process.pid}.${randomUUID()}.tmp`
@@ -180,7 +199,8 @@ export class StandInKeyStore {
   }
 
   private find(kid: string): KeyRecord {
-    const record = this.records.find((r) => r.kid === kid) ?? [...this.unpublishedByAlg.values()].find((r) => r.kid === kid)
+    const record = this.records.find((r) => r.kid === kid) ??
+      [...this.unpublishedByAlg.values()].find((r) => r.kid === kid)
     if (record === undefined) throw new StandInKeyError(`Unknown key id ${kid}`)
     return record
   }
@@ -239,7 +259,9 @@ export class StandInKeyStore {
 
   async revokeKey(kid: string): Promise<void> {
     const record = this.find(kid)
-    if (record.status === "active") throw new StandInKeyError(`Key ${kid} is the active key: activate another key before revoking it`)
+    if (record.status === "active") {
+      throw new StandInKeyError(`Key ${kid} is the active key: activate another key before revoking it`)
+    }
     if (record.status === "unpublished") throw new StandInKeyError(`Key ${kid} is not published`)
     record.status = "revoked"
     await this.persist()
@@ -259,10 +281,17 @@ export class StandInKeyStore {
    * any other header (wrong or missing `alg`, `crit`, `b64`...) is used verbatim and signed with the
    * key's real algorithm through node:crypto, so tests can craft malformed or confusing tokens.
    */
-  async sign(header: Record<string, unknown>, payload: Record<string, unknown> | string | Uint8Array, kid: string): Promise<string> {
+  async sign(
+    header: Record<string, unknown>,
+    payload: Record<string, unknown> | string | Uint8Array,
+    kid: string
+  ): Promise<string> {
     const record = this.find(kid)
-    const payloadBytes =
-      typeof payload === "string" ? Buffer.from(payload, "utf8") : payload instanceof Uint8Array ? payload : Buffer.from(JSON.stringify(payload), "utf8")
+    const payloadBytes = typeof payload === "string"
+      ? Buffer.from(payload, "utf8")
+      : payload instanceof Uint8Array
+      ? payload
+      : Buffer.from(JSON.stringify(payload), "utf8")
     const standard = header["alg"] === record.alg && !("crit" in header) && !("b64" in header)
     if (standard) {
       return new CompactSign(payloadBytes).setProtectedHeader(header as { alg: string }).sign(record.privateKey)

@@ -134,31 +134,46 @@ const nowIso = (): string => new Date().toISOString()
 export const validateEmail = (email: string): string => {
   if (email === "") throw new SupabaseStandInError(400, "validation_failed", "An email address is required")
   if (email.length > 255) throw new SupabaseStandInError(400, "validation_failed", "An email address is too long")
-  if (!EMAIL_RE.test(email)) throw new SupabaseStandInError(400, "validation_failed", "Unable to validate email address: invalid format")
+  if (!EMAIL_RE.test(email)) {
+    throw new SupabaseStandInError(400, "validation_failed", "Unable to validate email address: invalid format")
+  }
   return email.toLowerCase()
 }
 
-export const validatePhone = (phone: string): string => {
+const validatePhone = (phone: string): string => {
   const digits = phone.replace(/[\s+\-()]/g, "")
-  if (!PHONE_RE.test(digits)) throw new SupabaseStandInError(400, "validation_failed", "Invalid phone number format (E.164 required)")
+  if (!PHONE_RE.test(digits)) {
+    throw new SupabaseStandInError(400, "validation_failed", "Invalid phone number format (E.164 required)")
+  }
   return digits
 }
 
 const checkPassword = (password: string): void => {
   if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new SupabaseStandInError(422, "weak_password", `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`, {
-      weak_password: { reasons: ["length"] }
-    })
+    throw new SupabaseStandInError(
+      422,
+      "weak_password",
+      `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`,
+      {
+        weak_password: { reasons: ["length"] }
+      }
+    )
   }
 }
 
 const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /** Go's time.ParseDuration, in milliseconds. */
-export const parseGoDuration = (text: string): number => {
+const parseGoDuration = (text: string): number => {
   const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(text)
   if (text === "0") return 0
-  if (m === null) throw new SupabaseStandInError(400, "validation_failed", `invalid format for ban duration: time: invalid duration "${text}"`)
+  if (m === null) {
+    throw new SupabaseStandInError(
+      400,
+      "validation_failed",
+      `invalid format for ban duration: time: invalid duration "${text}"`
+    )
+  }
   let total = 0
   for (const part of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
     total += Number(part[1]) * (GO_UNITS[part[2] ?? "ms"] ?? 1)
@@ -201,7 +216,8 @@ export class StandInUserStore {
   }
 
   toJSON(record: UserRecord): StandInUser {
-    const confirmedAt = [record.emailConfirmedAt, record.phoneConfirmedAt].filter((t): t is string => t !== undefined).sort()[0]
+    const confirmedAt =
+      [record.emailConfirmedAt, record.phoneConfirmedAt].filter((t): t is string => t !== undefined).sort()[0]
     const optional = (key: string, value: string | undefined) => (value === undefined ? {} : { [key]: value })
     return {
       id: record.id,
@@ -248,10 +264,9 @@ export class StandInUserStore {
       identity_id: randomUUID(),
       id: userId,
       user_id: userId,
-      identity_data:
-        provider === "email"
-          ? { email: value, email_verified: verified, phone_verified: false, sub: userId }
-          : { phone: value, email_verified: false, phone_verified: verified, sub: userId },
+      identity_data: provider === "email"
+        ? { email: value, email_verified: verified, phone_verified: false, sub: userId }
+        : { phone: value, email_verified: false, phone_verified: verified, sub: userId },
       provider,
       last_sign_in_at: now,
       created_at: now,
@@ -287,8 +302,12 @@ export class StandInUserStore {
     if (input.password !== undefined && input.password !== "") checkPassword(input.password)
     let id: string = randomUUID()
     if (input.id !== undefined && input.id !== "") {
-      if (!isUuid(input.id)) throw new SupabaseStandInError(400, "validation_failed", "ID must conform to the uuid v4 format")
-      if (/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(input.id)) throw new SupabaseStandInError(400, "validation_failed", "ID cannot be a nil uuid")
+      if (!isUuid(input.id)) {
+        throw new SupabaseStandInError(400, "validation_failed", "ID must conform to the uuid v4 format")
+      }
+      if (/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(input.id)) {
+        throw new SupabaseStandInError(400, "validation_failed", "ID cannot be a nil uuid")
+      }
       id = input.id.toLowerCase()
       if (this.users.has(id)) throw new SupabaseStandInError(422, "user_already_exists", "User already registered")
     }
@@ -301,7 +320,9 @@ export class StandInUserStore {
       role: input.role !== undefined && input.role.trim() !== "" ? input.role.trim() : "authenticated",
       email,
       phone,
-      passwordHash: hashPassword(input.password !== undefined && input.password !== "" ? input.password : randomBytes(32).toString("base64")),
+      passwordHash: hashPassword(
+        input.password !== undefined && input.password !== "" ? input.password : randomBytes(32).toString("base64")
+      ),
       emailConfirmedAt: undefined,
       phoneConfirmedAt: undefined,
       invitedAt: undefined,
@@ -337,7 +358,9 @@ export class StandInUserStore {
       throw new SupabaseStandInError(422, "phone_exists", "Phone number already registered by another user")
     }
     if (input.password !== undefined) checkPassword(input.password)
-    if (input.banDuration !== undefined && input.banDuration !== "" && input.banDuration !== "none") parseGoDuration(input.banDuration)
+    if (input.banDuration !== undefined && input.banDuration !== "" && input.banDuration !== "none") {
+      parseGoDuration(input.banDuration)
+    }
 
     if (input.role !== undefined && input.role.trim() !== "") record.role = input.role.trim()
     if (input.emailConfirm === true) this.confirmEmail(record)
@@ -482,7 +505,9 @@ export class StandInUserStore {
     if (record === undefined || !this.sessions.has(record.sessionId) || !this.users.has(record.userId)) {
       throw new SupabaseStandInError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
     }
-    if (record.used) throw new SupabaseStandInError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+    if (record.used) {
+      throw new SupabaseStandInError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+    }
     record.used = true
     return { sessionId: record.sessionId, userId: record.userId }
   }

@@ -32,7 +32,9 @@ const supabaseRoles: ReadonlySet<string> = new Set(["authenticated", "anon", "se
 export const appRole = (claims: SupabaseClaims): string | null => {
   const fromMetadata = claims.app_metadata?.role
   if (typeof fromMetadata === "string" && fromMetadata.trim() !== "") return fromMetadata.trim()
-  if (claims.role !== undefined && claims.role.trim() !== "" && !supabaseRoles.has(claims.role)) return claims.role.trim()
+  if (claims.role !== undefined && claims.role.trim() !== "" && !supabaseRoles.has(claims.role)) {
+    return claims.role.trim()
+  }
   return null
 }
 
@@ -53,6 +55,10 @@ export interface Service {
 
 export class UserRepo extends Context.Tag("domain/UserRepo")<UserRepo, Service>() {}
 
+/**
+ * The repository on `MainDb`.
+ * @public
+ */
 export const make: Effect.Effect<Service, never, MainDb> = Effect.gen(function*() {
   const sql = yield* MainDb
 

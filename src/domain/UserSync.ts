@@ -46,8 +46,10 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
           if (known !== undefined && known.fingerprint === print && now - known.syncedAt < freshMillis) {
             return Effect.succeed(known.user)
           }
-          return Effect.tap(repo.getOrCreateFromSupabase(claims), (user) =>
-            Effect.sync(() => entries.set(claims.sub, { user, fingerprint: print, syncedAt: now })))
+          return Effect.tap(
+            repo.getOrCreateFromSupabase(claims),
+            (user) => Effect.sync(() => entries.set(claims.sub, { user, fingerprint: print, syncedAt: now }))
+          )
         })
     }
   })

@@ -45,7 +45,11 @@ const abortedGet = (url: string, afterMs: number): Promise<"aborted" | number> =
   })
 
 /** Runs `work` over `items`, `concurrency` at a time. */
-const pooled = async <A, B>(items: ReadonlyArray<A>, concurrency: number, work: (a: A) => Promise<B>): Promise<Array<B>> => {
+const pooled = async <A, B>(
+  items: ReadonlyArray<A>,
+  concurrency: number,
+  work: (a: A) => Promise<B>
+): Promise<Array<B>> => {
   const results: Array<B> = new Array(items.length)
   let next = 0
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -82,57 +86,70 @@ const modes: ReadonlyArray<Mode> = [
   },
   {
     name: "PgBouncer in transaction mode",
-    env: Effect.map(Effect.promise(() => ensureSharedPgBouncer()), () => ({ DATABASE_URL: inject("databaseUrlViaPgBouncer") })),
+    env: Effect.map(
+      Effect.promise(() => ensureSharedPgBouncer()),
+      () => ({ DATABASE_URL: inject("databaseUrlViaPgBouncer") })
+    ),
     // Not cancelled through a pooler: the statement runs to its end, its connection then serves the others.
     abortedSleepMs: 10
   }
 ]
 
 for (const mode of modes) {
-  const server = Layer.unwrapEffect(Effect.map(mode.env, (env) =>
-    TestServerLayer.layer({ env: { ...env, LOG_LEVEL: "warning" }, routes: sleepRoute })))
+  const server = Layer.unwrapEffect(
+    Effect.map(mode.env, (env) => TestServerLayer.layer({ env: { ...env, LOG_LEVEL: "warning" }, routes: sleepRoute }))
+  )
   describe(`aborted requests (${mode.name})`, () => {
     layer(server, { excludeTestServices: true, timeout: Duration.minutes(2) })((it) => {
-      it.effect("300 requests aborted mid-query: not one of 160 /ready, 40 /me and 40 queries running beside them fails", () =>
-        Effect.gen(function*() {
-          const running = yield* TestServer
-          const issuer = running.standIn!
-          const user = issuer.createUser({ email: `abort-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
-          const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
-          const get = (path: string, init: RequestInit = {}) =>
-            fetch(`${running.url}${path}`, init).then(async (response) => ({
-              path,
-              status: response.status,
-              body: await response.text()
-            }))
-          const { aborted, others } = yield* Effect.promise(async () => {
-            // Half of them `/ready` cut off after 3 ms (as a load balancer's impatient probe), half a longer query.
-            const aborting = pooled(
-              Array.from({ length: 300 }, (_, i) =>
-                i % 2 === 0
-                  ? { path: "/ready", afterMs: 3 }
-                  : { path: `/test/sleep?ms=${mode.abortedSleepMs}`, afterMs: 3 + (i % 8) * 2 }),
-              24,
-              ({ afterMs, path }) => abortedGet(`${running.url}${path}`, afterMs)
-            )
-            const wellBehaved = [
-              ...Array.from({ length: 160 }, () => () => get("/ready")),
-              ...Array.from({ length: 40 }, () => () => get("/api/v1/me", { headers: { authorization: `Bearer ${token}` } })),
-              ...Array.from({ length: 40 }, () => () => get("/test/sleep?ms=5"))
-            ]
-            const others = pooled(wellBehaved, 16, (call) => call())
-            return { aborted: await aborting, others: await others }
-          })
-          assert.strictEqual(aborted.length, 300)
-          // Most of them were indeed cut off before their answer.
-          assert.isAtLeast(aborted.filter((result) => result === "aborted").length, 100)
-          assert.strictEqual(others.length, 240)
-          assert.deepStrictEqual(others.filter((reply) => reply.status !== 200), [])
+      it.effect(
+        "300 requests aborted mid-query: not one of 160 /ready, 40 /me and 40 queries running beside them fails",
+        () =>
+          Effect.gen(function*() {
+            const running = yield* TestServer
+            const issuer = running.standIn!
+            const user = issuer.createUser({
+              email: `abort-${randomUUID().slice(0, 8)}@example.com`,
+              password: "password-123"
+            })
+            const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
+            const get = (path: string, init: RequestInit = {}) =>
+              fetch(`${running.url}${path}`, init).then(async (response) => ({
+                path,
+                status: response.status,
+                body: await response.text()
+              }))
+            const { aborted, others } = yield* Effect.promise(async () => {
+              // Half of them `/ready` cut off after 3 ms (as a load balancer's impatient probe), half a longer query.
+              const aborting = pooled(
+                Array.from({ length: 300 }, (_, i) =>
+                  i % 2 === 0
+                    ? { path: "/ready", afterMs: 3 }
+                    : { path: `/test/sleep?ms=${mode.abortedSleepMs}`, afterMs: 3 + (i % 8) * 2 }),
+                24,
+                ({ afterMs, path }) => abortedGet(`${running.url}${path}`, afterMs)
+              )
+              const wellBehaved = [
+                ...Array.from({ length: 160 }, () => () => get("/ready")),
+                ...Array.from({ length: 40 }, () => () =>
+                  get("/api/v1/me", { headers: { authorization: `Bearer ${token}` } })),
+                ...Array.from({ length: 40 }, () => () =>
+                  get("/test/sleep?ms=5"))
+              ]
+              const others = pooled(wellBehaved, 16, (call) => call())
+              return { aborted: await aborting, others: await others }
+            })
+            assert.strictEqual(aborted.length, 300)
+            // Most of them were indeed cut off before their answer.
+            assert.isAtLeast(aborted.filter((result) => result === "aborted").length, 100)
+            assert.strictEqual(others.length, 240)
+            assert.deepStrictEqual(others.filter((reply) => reply.status !== 200), [])
 
-          // Afterwards the pool is whole: a burst of database-backed calls all succeed.
-          const after = yield* Effect.promise(() => Promise.all(Array.from({ length: 20 }, () => get("/ready"))))
-          assert.deepStrictEqual(after.filter((reply) => reply.status !== 200), [])
-        }), { timeout: 120_000 })
+            // Afterwards the pool is whole: a burst of database-backed calls all succeed.
+            const after = yield* Effect.promise(() => Promise.all(Array.from({ length: 20 }, () => get("/ready"))))
+            assert.deepStrictEqual(after.filter((reply) => reply.status !== 200), [])
+          }),
+        { timeout: 120_000 }
+      )
     })
   })
 }

@@ -9,7 +9,10 @@ import * as TestServerLayer from "../support/TestServer.js"
 const call = (path: string, token: string | undefined, init: RequestInit = {}) =>
   TestServerLayer.request(`/api/v1${path}`, {
     ...init,
-    headers: { "content-type": "application/json", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) }
+    headers: {
+      "content-type": "application/json",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` })
+    }
   })
 
 /** A token for a fresh user of the stand-in; an admin when `admin` (the role lives in `app_metadata`). */
@@ -28,8 +31,7 @@ const tokenFor = (admin: boolean) =>
 /** `{"a":{"a":...{"a":1}...}}`, `depth` objects deep, as text (no serialiser is asked to make it). */
 const nested = (depth: number) => `${"{\"a\":".repeat(depth)}1${"}".repeat(depth)}`
 
-const post = (token: string, body: string) =>
-  call("/admin/users", token, { method: "POST", body })
+const post = (token: string, body: string) => call("/admin/users", token, { method: "POST", body })
 
 layer(TestServerLayer.layer(), { excludeTestServices: true })("admin users routes", (it) => {
   it.effect("an admin creates, gets, lists and deletes users through the Supabase admin API", () =>
@@ -133,7 +135,9 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("admin users route
       for (const body of [nested(65), nested(3000), `{"email":"x@example.com","user_metadata":${nested(5000)}}`]) {
         const refused = yield* post(admin, body)
         assert.strictEqual(refused.status, 400)
-        assert.deepStrictEqual(refused.json(), { error: { code: "BAD_REQUEST", message: "JSON nested deeper than 64 levels" } })
+        assert.deepStrictEqual(refused.json(), {
+          error: { code: "BAD_REQUEST", message: "JSON nested deeper than 64 levels" }
+        })
       }
       const anonymous = yield* call("/admin/users", undefined, { method: "POST", body: nested(3000) })
       assert.strictEqual(anonymous.status, 401)
@@ -170,7 +174,11 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("admin users route
         JSON.stringify({ email: { sneaky: "echo-me-not" }, password: secret, admin: "echo-me-neither" })
       )
       assert.strictEqual(refused.status, 422)
-      assert.deepStrictEqual(refused.json().error.details.map((d: { path: string }) => d.path).sort(), ["admin", "email", "password"])
+      assert.deepStrictEqual(refused.json().error.details.map((d: { path: string }) => d.path).sort(), [
+        "admin",
+        "email",
+        "password"
+      ])
       for (const sent of [secret, "echo-me-not", "echo-me-neither"]) assert.notInclude(refused.text, sent)
     }))
 
@@ -204,7 +212,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("admin users route
         body: JSON.stringify({ email: "not-an-email", password: "short" })
       })
       assert.strictEqual(bad.status, 422)
-      assert.deepStrictEqual(bad.json().error.details.map((d: { path: string }) => d.path).sort(), ["email", "password"])
+      assert.deepStrictEqual(bad.json().error.details.map((d: { path: string }) => d.path).sort(), [
+        "email",
+        "password"
+      ])
       const badId = yield* call("/admin/users/not-a-uuid", admin)
       assert.strictEqual(badId.status, 422)
     }))

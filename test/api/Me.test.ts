@@ -55,7 +55,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
   it.effect("concurrent first requests of a new user make exactly one row", () =>
     Effect.gen(function*() {
       const issuer = yield* standIn
-      const user = issuer.createUser({ email: `burst-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const user = issuer.createUser({
+        email: `burst-${randomUUID().slice(0, 8)}@example.com`,
+        password: "password-123"
+      })
       const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
       const responses = yield* Effect.all(Array.from({ length: 50 }, () => call("/api/v1/me", bearer(token))), {
         concurrency: "unbounded"
@@ -90,7 +93,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
   it.effect("a provider outage: tokens that need the provider get 503 + Retry-After 5, known ones still work", () =>
     Effect.gen(function*() {
       const issuer = yield* standIn
-      const user = issuer.createUser({ email: `outage-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const user = issuer.createUser({
+        email: `outage-${randomUUID().slice(0, 8)}@example.com`,
+        password: "password-123"
+      })
       const cached = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
       assert.strictEqual((yield* call("/api/v1/me", bearer(cached))).response.status, 200)
 
@@ -114,7 +120,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
   it.effect("only the Bearer scheme is accepted (any case, one or more spaces); any other is 401 with WWW-Authenticate", () =>
     Effect.gen(function*() {
       const issuer = yield* standIn
-      const user = issuer.createUser({ email: `scheme-${randomUUID().slice(0, 8)}@example.com`, password: "password-123" })
+      const user = issuer.createUser({
+        email: `scheme-${randomUUID().slice(0, 8)}@example.com`,
+        password: "password-123"
+      })
       const token = yield* Effect.promise(() => issuer.signToken({ user: user.id }))
       const as = (authorization: string) => call("/api/v1/me", { headers: { authorization } })
       for (const authorization of [`Bearer ${token}`, `bearer ${token}`, `BEARER  ${token}`, `bEaReR   ${token}`]) {

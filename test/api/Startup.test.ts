@@ -2,9 +2,9 @@
  * `npm start` against a database that refuses the connection for good: one clear line, exit code 1, no retries.
  * The real entry point, in a process of its own.
  */
-import { describe, expect, it } from "vitest"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
 import { inject } from "vitest"
 import { ensureSharedPgBouncer, withDatabase } from "../support/PgBouncer.js"
 
@@ -55,30 +55,34 @@ const start = (env: Record<string, string>): Promise<Run> =>
 const errors = (run: Run) => run.lines.filter((line) => line["level"] === "ERROR" || "unparsed" in line)
 
 describe("startup against a database that refuses the connection for good", () => {
-  it("a startup parameter PgBouncer refuses, a missing database, an unknown role: one error line each, exit code 1, no retry", async () => {
-    const viaPgBouncer = await ensureSharedPgBouncer()
-    const direct = inject("databaseUrl")
-    const withOptions = new URL(withDatabase(viaPgBouncer, new URL(direct).pathname.slice(1)))
-    withOptions.searchParams.set("options", "-c search_path=public")
-    const unknownRole = new URL(direct)
-    unknownRole.username = "no_such_role"
-    const cases = [
-      { url: withOptions.toString(), says: "unsupported startup parameter" },
-      { url: withDatabase(direct, "no_such_database_for_startup"), says: "does not exist" },
-      { url: unknownRole.toString(), says: "no_such_role" }
-    ]
-    const runs = await Promise.all(cases.map(({ url }) => start({ DATABASE_URL: url })))
-    runs.forEach((run, i) => {
-      const expected = cases[i]!
-      expect(run.code, JSON.stringify(run.lines)).toBe(1)
-      const reported = errors(run)
-      expect(reported, JSON.stringify(run.lines)).toHaveLength(1)
-      const message = String(reported[0]?.["message"])
-      expect(message).toContain("Database refused the connection")
-      expect(message).toContain(expected.says)
-      expect(message).toContain("The app cannot start")
-      // Told once, at once: never "retrying", and the server never listened.
-      expect(run.lines.filter((line) => /not reachable yet|Listening/i.test(String(line["message"])))).toEqual([])
-    })
-  }, 90_000)
+  it(
+    "a startup parameter PgBouncer refuses, a missing database, an unknown role: one error line each, exit code 1, no retry",
+    async () => {
+      const viaPgBouncer = await ensureSharedPgBouncer()
+      const direct = inject("databaseUrl")
+      const withOptions = new URL(withDatabase(viaPgBouncer, new URL(direct).pathname.slice(1)))
+      withOptions.searchParams.set("options", "-c search_path=public")
+      const unknownRole = new URL(direct)
+      unknownRole.username = "no_such_role"
+      const cases = [
+        { url: withOptions.toString(), says: "unsupported startup parameter" },
+        { url: withDatabase(direct, "no_such_database_for_startup"), says: "does not exist" },
+        { url: unknownRole.toString(), says: "no_such_role" }
+      ]
+      const runs = await Promise.all(cases.map(({ url }) => start({ DATABASE_URL: url })))
+      runs.forEach((run, i) => {
+        const expected = cases[i]!
+        expect(run.code, JSON.stringify(run.lines)).toBe(1)
+        const reported = errors(run)
+        expect(reported, JSON.stringify(run.lines)).toHaveLength(1)
+        const message = String(reported[0]?.["message"])
+        expect(message).toContain("Database refused the connection")
+        expect(message).toContain(expected.says)
+        expect(message).toContain("The app cannot start")
+        // Told once, at once: never "retrying", and the server never listened.
+        expect(run.lines.filter((line) => /not reachable yet|Listening/i.test(String(line["message"])))).toEqual([])
+      })
+    },
+    90_000
+  )
 })

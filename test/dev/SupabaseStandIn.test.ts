@@ -1,17 +1,17 @@
+import { afterAll, beforeAll, describe, expect, it, layer } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose"
 import { createHash } from "node:crypto"
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose"
 import { Agent, fetch as undiciFetch } from "undici"
 import {
   DEFAULT_ANON_KEY,
   DEFAULT_SERVICE_ROLE_KEY,
+  type StandInUser,
   startSupabaseStandIn,
   SupabaseStandIn,
-  type StandInUser,
   type SupabaseStandInServer
 } from "../../src/dev/SupabaseStandIn.js"
 
@@ -27,7 +27,12 @@ const call = async (
   s: SupabaseStandInServer,
   method: string,
   path: string,
-  options: { readonly bearer?: string; readonly apikey?: string | null; readonly body?: unknown; readonly headers?: Record<string, string> } = {}
+  options: {
+    readonly bearer?: string
+    readonly apikey?: string | null
+    readonly body?: unknown
+    readonly headers?: Record<string, string>
+  } = {}
 ): Promise<Reply> => {
   const headers: Record<string, string> = { ...options.headers }
   if (options.apikey !== null) headers["apikey"] = options.apikey ?? s.anonKey
@@ -43,7 +48,11 @@ const call = async (
 }
 
 const admin = (s: SupabaseStandInServer, method: string, path: string, body?: unknown) =>
-  call(s, method, `/auth/v1/admin${path}`, { bearer: s.serviceRoleKey, apikey: s.serviceRoleKey, ...(body === undefined ? {} : { body }) })
+  call(s, method, `/auth/v1/admin${path}`, {
+    bearer: s.serviceRoleKey,
+    apikey: s.serviceRoleKey,
+    ...(body === undefined ? {} : { body })
+  })
 
 const getUser = (s: SupabaseStandInServer, token: string) => call(s, "GET", "/auth/v1/user", { bearer: token })
 
@@ -129,7 +138,14 @@ describe("SupabaseStandIn: JWKS and tokens", () => {
     expect(Object.keys(body)).toEqual(["keys"])
     expect(body.keys).toHaveLength(1)
     const key = body.keys[0]!
-    expect(key).toMatchObject({ kid: s.activeKid, alg: "ES256", use: "sig", key_ops: ["verify"], kty: "EC", crv: "P-256" })
+    expect(key).toMatchObject({
+      kid: s.activeKid,
+      alg: "ES256",
+      use: "sig",
+      key_ops: ["verify"],
+      kty: "EC",
+      crv: "P-256"
+    })
     expect(typeof key["x"]).toBe("string")
     expect(typeof key["y"]).toBe("string")
     expect(key).not.toHaveProperty("d")
@@ -191,7 +207,10 @@ describe("SupabaseStandIn: JWKS and tokens", () => {
   })
 
   it("signRaw signs header and payload verbatim, even with a lying alg", async () => {
-    const good = await s.signRaw({ alg: "ES256", kid: s.activeKid }, { sub: "x", exp: Math.floor(Date.now() / 1000) + 60 })
+    const good = await s.signRaw({ alg: "ES256", kid: s.activeKid }, {
+      sub: "x",
+      exp: Math.floor(Date.now() / 1000) + 60
+    })
     const jwks = createLocalJWKSet(await fetchJwks(s))
     await expect(jwtVerify(good, jwks)).resolves.toBeDefined()
     expect(decodeProtectedHeader(good)).toEqual({ alg: "ES256", kid: s.activeKid })
@@ -257,14 +276,24 @@ describe("SupabaseStandIn: GET /auth/v1/user", () => {
   it("401 without Authorization, in Supabase's error shape", async () => {
     const res = await call(s, "GET", "/auth/v1/user")
     expect(res.status).toBe(401)
-    expect(res.json).toEqual({ code: 401, error_code: "no_authorization", msg: "This endpoint requires a Bearer token" })
+    expect(res.json).toEqual({
+      code: 401,
+      error_code: "no_authorization",
+      msg: "This endpoint requires a Bearer token"
+    })
     expect(res.headers.get("x-sb-error-code")).toBe("no_authorization")
   })
 
   it("401 without or with a wrong apikey", async () => {
     const token = await s.signToken()
-    expect((await call(s, "GET", "/auth/v1/user", { bearer: token, apikey: null })).json).toMatchObject({ code: 401, error_code: "no_api_key" })
-    expect((await call(s, "GET", "/auth/v1/user", { bearer: token, apikey: "nope" })).json).toMatchObject({ code: 401, error_code: "invalid_api_key" })
+    expect((await call(s, "GET", "/auth/v1/user", { bearer: token, apikey: null })).json).toMatchObject({
+      code: 401,
+      error_code: "no_api_key"
+    })
+    expect((await call(s, "GET", "/auth/v1/user", { bearer: token, apikey: "nope" })).json).toMatchObject({
+      code: 401,
+      error_code: "invalid_api_key"
+    })
   })
 
   it("403 bad_jwt for expired, tampered, unknown-key, kid-less and garbage tokens", async () => {
@@ -355,17 +384,22 @@ describe("SupabaseStandIn: admin API", () => {
     const malformed = await admin(s, "GET", "/users/not-a-uuid")
     expect(malformed.status).toBe(404)
     expect(malformed.json).toMatchObject({ code: 404, msg: "user_id must be an UUID" })
-    expect((await admin(s, "PUT", "/users/8c3f3a4e-2f27-4b55-9d39-3f4e0d8f0b11", { email: "x@example.com" })).json).toMatchObject({
-      code: 404,
-      error_code: "user_not_found"
-    })
+    expect((await admin(s, "PUT", "/users/8c3f3a4e-2f27-4b55-9d39-3f4e0d8f0b11", { email: "x@example.com" })).json)
+      .toMatchObject({
+        code: 404,
+        error_code: "user_not_found"
+      })
   })
 
   it("rejects duplicate and invalid emails", async () => {
     expect((await admin(s, "POST", "/users", { email: "dup@example.com" })).status).toBe(200)
     const dup = await admin(s, "POST", "/users", { email: "DUP@example.com" })
     expect(dup.status).toBe(422)
-    expect(dup.json).toEqual({ code: 422, error_code: "email_exists", msg: "A user with this email address has already been registered" })
+    expect(dup.json).toEqual({
+      code: 422,
+      error_code: "email_exists",
+      msg: "A user with this email address has already been registered"
+    })
     const invalid = await admin(s, "POST", "/users", { email: "not-an-email" })
     expect(invalid.status).toBe(400)
     expect(invalid.json).toMatchObject({ code: 400, error_code: "validation_failed" })
@@ -379,7 +413,11 @@ describe("SupabaseStandIn: admin API", () => {
     const post = (body: string) =>
       fetch(`${s.url}/auth/v1/admin/users`, {
         method: "POST",
-        headers: { authorization: `Bearer ${s.serviceRoleKey}`, apikey: s.serviceRoleKey, "content-type": "application/json" },
+        headers: {
+          authorization: `Bearer ${s.serviceRoleKey}`,
+          apikey: s.serviceRoleKey,
+          "content-type": "application/json"
+        },
         body
       })
     const nested = (email: string, depth: number) =>
@@ -397,7 +435,10 @@ describe("SupabaseStandIn: admin API", () => {
   })
 
   it("answers a body over its size limit with a readable 413, not a reset connection", async () => {
-    const big = await admin(s, "POST", "/users", { email: "big@example.com", user_metadata: { a: "x".repeat(1100 * 1024) } })
+    const big = await admin(s, "POST", "/users", {
+      email: "big@example.com",
+      user_metadata: { a: "x".repeat(1100 * 1024) }
+    })
     expect(big.status).toBe(413)
     expect(big.json).toMatchObject({ code: 413, error_code: "request_too_large" })
   })
@@ -412,10 +453,15 @@ describe("SupabaseStandIn: admin API", () => {
     const userToken = await s.signToken()
     const notAdmin = await call(s, "GET", "/auth/v1/admin/users", { bearer: userToken, apikey: "anon-public" })
     expect(notAdmin.json).toMatchObject({ code: 403, error_code: "not_admin", msg: "User not allowed" })
-    const defaultKey = await call(s, "GET", "/auth/v1/admin/users", { bearer: DEFAULT_SERVICE_ROLE_KEY, apikey: "anon-public" })
+    const defaultKey = await call(s, "GET", "/auth/v1/admin/users", {
+      bearer: DEFAULT_SERVICE_ROLE_KEY,
+      apikey: "anon-public"
+    })
     expect(defaultKey.status).toBe(403)
     const serviceJwt = await s.signToken({ claims: { role: "service_role" } })
-    expect((await call(s, "GET", "/auth/v1/admin/users", { bearer: serviceJwt, apikey: "anon-public" })).status).toBe(200)
+    expect((await call(s, "GET", "/auth/v1/admin/users", { bearer: serviceJwt, apikey: "anon-public" })).status).toBe(
+      200
+    )
     expect((await call(s, "GET", "/auth/v1/admin/users", { bearer: "svc-secret", apikey: null })).status).toBe(401)
   })
 
@@ -430,29 +476,40 @@ describe("SupabaseStandIn: admin API", () => {
       expect(page1.json.aud).toBe("authenticated")
       expect(page1.headers.get("x-total-count")).toBe("7")
       expect(page1.headers.get("link")).toBe(
-        '</auth/v1/admin/users?page=2&per_page=3>; rel="next", </auth/v1/admin/users?page=3&per_page=3>; rel="last"'
+        "</auth/v1/admin/users?page=2&per_page=3>; rel=\"next\", </auth/v1/admin/users?page=3&per_page=3>; rel=\"last\""
       )
       // newest first (created_at desc)
-      expect(page1.json.users.map((u: StandInUser) => u.email)).toEqual(["page7@example.com", "page6@example.com", "page5@example.com"])
+      expect(page1.json.users.map((u: StandInUser) => u.email)).toEqual([
+        "page7@example.com",
+        "page6@example.com",
+        "page5@example.com"
+      ])
 
       const page3 = await admin(p, "GET", "/users?per_page=3&page=3")
       expect(page3.json.users.map((u: StandInUser) => u.email)).toEqual(["page1@example.com"])
-      expect(page3.headers.get("link")).toBe('</auth/v1/admin/users?page=3&per_page=3>; rel="last"')
+      expect(page3.headers.get("link")).toBe("</auth/v1/admin/users?page=3&per_page=3>; rel=\"last\"")
 
       const all = await admin(p, "GET", "/users")
       expect(all.json.users).toHaveLength(7)
-      expect(all.headers.get("link")).toBe('</auth/v1/admin/users?page=1>; rel="last"')
+      expect(all.headers.get("link")).toBe("</auth/v1/admin/users?page=1>; rel=\"last\"")
 
       const beyond = await admin(p, "GET", "/users?page=9&per_page=3")
       expect(beyond.json.users).toEqual([])
-      expect((await admin(p, "GET", "/users?per_page=0")).json).toMatchObject({ code: 400, error_code: "validation_failed" })
+      expect((await admin(p, "GET", "/users?per_page=0")).json).toMatchObject({
+        code: 400,
+        error_code: "validation_failed"
+      })
     } finally {
       await p.stop()
     }
   })
 
   it("generate_link returns the user with action_link, email_otp, hashed_token, redirect_to, verification_type", async () => {
-    const signup = await admin(s, "POST", "/generate_link", { type: "signup", email: "Link@Example.com", password: "pw-123456" })
+    const signup = await admin(s, "POST", "/generate_link", {
+      type: "signup",
+      email: "Link@Example.com",
+      password: "pw-123456"
+    })
     expect(signup.status).toBe(200)
     const body = signup.json
     expect(body.email).toBe("link@example.com")
@@ -467,12 +524,21 @@ describe("SupabaseStandIn: admin API", () => {
     expect(action.searchParams.get("type")).toBe("signup")
     expect(typeof body.confirmation_sent_at).toBe("string")
 
-    const recovery = await admin(s, "POST", "/generate_link", { type: "recovery", email: "link@example.com", redirect_to: "http://app.local/cb" })
-    expect(recovery.json).toMatchObject({ id: body.id, verification_type: "recovery", redirect_to: "http://app.local/cb" })
-    expect((await admin(s, "POST", "/generate_link", { type: "recovery", email: "nobody@example.com" })).json).toMatchObject({
-      code: 404,
-      error_code: "user_not_found"
+    const recovery = await admin(s, "POST", "/generate_link", {
+      type: "recovery",
+      email: "link@example.com",
+      redirect_to: "http://app.local/cb"
     })
+    expect(recovery.json).toMatchObject({
+      id: body.id,
+      verification_type: "recovery",
+      redirect_to: "http://app.local/cb"
+    })
+    expect((await admin(s, "POST", "/generate_link", { type: "recovery", email: "nobody@example.com" })).json)
+      .toMatchObject({
+        code: 404,
+        error_code: "user_not_found"
+      })
     const magic = await admin(s, "POST", "/generate_link", { type: "magiclink", email: "new-magic@example.com" })
     expect(magic.json.verification_type).toBe("signup")
     const invite = await admin(s, "POST", "/generate_link", { type: "invite", email: "invitee@example.com" })
@@ -490,26 +556,45 @@ describe("SupabaseStandIn: password grant", () => {
   afterAll(() => s.stop())
 
   it("mints a session whose token the JWKS verifies and /user accepts; refresh rotates", async () => {
-    const created = await admin(s, "POST", "/users", { email: "login@example.com", password: "pw-123456", email_confirm: true })
-    const res = await call(s, "POST", "/auth/v1/token?grant_type=password", { body: { email: "login@example.com", password: "pw-123456" } })
+    const created = await admin(s, "POST", "/users", {
+      email: "login@example.com",
+      password: "pw-123456",
+      email_confirm: true
+    })
+    const res = await call(s, "POST", "/auth/v1/token?grant_type=password", {
+      body: { email: "login@example.com", password: "pw-123456" }
+    })
     expect(res.status).toBe(200)
-    expect(Object.keys(res.json).sort()).toEqual(["access_token", "expires_at", "expires_in", "refresh_token", "token_type", "user"])
+    expect(Object.keys(res.json).sort()).toEqual([
+      "access_token",
+      "expires_at",
+      "expires_in",
+      "refresh_token",
+      "token_type",
+      "user"
+    ])
     expect(res.json.token_type).toBe("bearer")
     expect(res.json.expires_in).toBe(900)
     expect(res.json.user.id).toBe(created.json.id)
     expect(typeof res.json.user.last_sign_in_at).toBe("string")
-    const { payload } = await jwtVerify(res.json.access_token, createLocalJWKSet(await fetchJwks(s)), { issuer: s.issuer })
+    const { payload } = await jwtVerify(res.json.access_token, createLocalJWKSet(await fetchJwks(s)), {
+      issuer: s.issuer
+    })
     expect(payload.sub).toBe(created.json.id)
     expect(payload.exp).toBe(res.json.expires_at)
     expect(payload.exp! - payload.iat!).toBe(900)
     expect(payload["amr"]).toEqual([{ method: "password", timestamp: payload.iat }])
     expect((await getUser(s, res.json.access_token)).json.id).toBe(created.json.id)
 
-    const refreshed = await call(s, "POST", "/auth/v1/token?grant_type=refresh_token", { body: { refresh_token: res.json.refresh_token } })
+    const refreshed = await call(s, "POST", "/auth/v1/token?grant_type=refresh_token", {
+      body: { refresh_token: res.json.refresh_token }
+    })
     expect(refreshed.status).toBe(200)
     expect(decodeJwt(refreshed.json.access_token)["session_id"]).toBe(payload["session_id"])
     expect(refreshed.json.refresh_token).not.toBe(res.json.refresh_token)
-    const reused = await call(s, "POST", "/auth/v1/token?grant_type=refresh_token", { body: { refresh_token: res.json.refresh_token } })
+    const reused = await call(s, "POST", "/auth/v1/token?grant_type=refresh_token", {
+      body: { refresh_token: res.json.refresh_token }
+    })
     expect(reused.json).toMatchObject({ code: 400, error_code: "refresh_token_already_used" })
 
     // an admin password change ends the user's sessions
@@ -519,10 +604,14 @@ describe("SupabaseStandIn: password grant", () => {
 
   it("400 invalid_credentials / email_not_confirmed", async () => {
     s.users.create({ email: "pw@example.com", password: "right-pw" })
-    const wrong = await call(s, "POST", "/auth/v1/token?grant_type=password", { body: { email: "pw@example.com", password: "wrong-pw" } })
+    const wrong = await call(s, "POST", "/auth/v1/token?grant_type=password", {
+      body: { email: "pw@example.com", password: "wrong-pw" }
+    })
     expect(wrong.status).toBe(400)
     expect(wrong.json).toEqual({ code: 400, error_code: "invalid_credentials", msg: "Invalid login credentials" })
-    const unknown = await call(s, "POST", "/auth/v1/token?grant_type=password", { body: { email: "who@example.com", password: "x" } })
+    const unknown = await call(s, "POST", "/auth/v1/token?grant_type=password", {
+      body: { email: "who@example.com", password: "x" }
+    })
     expect(unknown.json).toMatchObject({ error_code: "invalid_credentials" })
     s.users.create({ email: "unconfirmed@example.com", password: "right-pw", emailConfirm: false })
     const unconfirmed = await call(s, "POST", "/auth/v1/token?grant_type=password", {
@@ -609,7 +698,9 @@ describe("SupabaseStandIn: failure injection", () => {
 
   it("Hang never answers (client timeout) and releases pending requests when cleared", async () => {
     await s.setFailure({ _tag: "Hang" }, "user")
-    const timedOut = await caught(fetch(`${s.url}/auth/v1/user`, { signal: AbortSignal.timeout(300), headers: { apikey: s.anonKey } }))
+    const timedOut = await caught(
+      fetch(`${s.url}/auth/v1/user`, { signal: AbortSignal.timeout(300), headers: { apikey: s.anonKey } })
+    )
     expect((timedOut as Error).name).toBe("TimeoutError")
     // other groups are unaffected by a scoped failure
     expect((await fetch(s.jwksUrl)).status).toBe(200)
@@ -678,7 +769,12 @@ describe("SupabaseStandIn: observability", () => {
       s.resetCounts()
       await fetch(s.jwksUrl, { headers: { "x-request-id": "req-3" } })
       expect(s.requests).toHaveLength(1)
-      expect(s.requests[0]).toMatchObject({ method: "GET", path: "/auth/v1/.well-known/jwks.json", group: "jwks", requestId: "req-3" })
+      expect(s.requests[0]).toMatchObject({
+        method: "GET",
+        path: "/auth/v1/.well-known/jwks.json",
+        group: "jwks",
+        requestId: "req-3"
+      })
       expect(s.requests[0]!.headers["x-request-id"]).toBe("req-3")
       expect(s.counts.jwks).toBe(1)
     } finally {
@@ -739,20 +835,19 @@ describe("SupabaseStandIn: keyFile persistence", () => {
 
 layer(SupabaseStandIn.layer({ alg: "EdDSA" }))("SupabaseStandIn: Effect layer", (it) => {
   it.effect("provides a running stand-in", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const s = yield* SupabaseStandIn
       const jwks = yield* Effect.promise(() => fetchJwks(s))
       expect(jwks.keys[0]).toMatchObject({ alg: "EdDSA", kid: s.activeKid })
       const token = yield* Effect.promise(() => s.signToken())
       const res = yield* Effect.promise(() => getUser(s, token))
       expect(res.status).toBe(200)
-    })
-  )
+    }))
 
   it.effect("stops the server when the layer's scope closes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const url = yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const context = yield* Layer.build(SupabaseStandIn.layer())
           const s = Context.get(context, SupabaseStandIn)
           expect(yield* Effect.promise(() => freshFetch(s.jwksUrl))).toBe(200)
@@ -761,6 +856,5 @@ layer(SupabaseStandIn.layer({ alg: "EdDSA" }))("SupabaseStandIn: Effect layer", 
       )
       const error = yield* Effect.promise(() => caught(freshFetch(url)))
       expect(errorCode(error)).toBe("ECONNREFUSED")
-    })
-  )
+    }))
 })

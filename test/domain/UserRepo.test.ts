@@ -23,8 +23,13 @@ const moved = (supabaseUserId: string) =>
     ))
 
 const countRows = (supabaseUserId: string) =>
-  Effect.flatMap(TestDb, (db) =>
-    adminQuery<{ n: number }>(db.url, "select count(*)::int as n from users where supabase_user_id = $1", [supabaseUserId]))
+  Effect.flatMap(
+    TestDb,
+    (db) =>
+      adminQuery<{ n: number }>(db.url, "select count(*)::int as n from users where supabase_user_id = $1", [
+        supabaseUserId
+      ])
+  )
 
 describe("UserRepo", () => {
   layer(layerRepo, { timeout: Duration.seconds(60), excludeTestServices: true })((it) => {

@@ -1,13 +1,13 @@
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createTestDatabase, type TestDatabase } from "../support/TestDatabase.js"
 import {
   ensureSharedPgBouncer,
   isSharedPgBouncerReachable,
+  type PrivatePgBouncer,
   sharedPgBouncerUrl,
-  startPgBouncer,
-  type PrivatePgBouncer
+  startPgBouncer
 } from "../support/PgBouncer.js"
+import { createTestDatabase, type TestDatabase } from "../support/TestDatabase.js"
 
 const errorCode = (error: unknown): string | undefined => (error as { code?: string } | undefined)?.code
 
@@ -56,8 +56,7 @@ describe("shared PgBouncer (scripts/pgbouncer.sh)", () => {
           pool.query<{ n: number; s: string; app: string }>(
             "SELECT $1::int AS n, $2::text AS s, current_setting('application_name') AS app",
             [i, `q-${i}`]
-          )
-        )
+          ))
       )
       const failures = results.filter((r) => r.status === "rejected")
       expect(failures).toEqual([])
@@ -146,7 +145,9 @@ describe("shared PgBouncer (scripts/pgbouncer.sh)", () => {
     } finally {
       await admin.end()
     }
-    for (const parameter of [{ statement_timeout: 5_000 }, { options: "-c search_path=public" }, { lock_timeout: 2_000 }]) {
+    for (
+      const parameter of [{ statement_timeout: 5_000 }, { options: "-c search_path=public" }, { lock_timeout: 2_000 }]
+    ) {
       const refused = new pg.Client({ connectionString: db.urlViaPgBouncer, ...parameter })
       refused.on("error", () => {})
       const error = await refused.connect().then(() => undefined, (e: unknown) => e)

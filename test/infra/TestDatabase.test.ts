@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process"
 import pg from "pg"
 import { describe, expect, it } from "vitest"
+import globalSetup from "../support/GlobalSetup.js"
 import {
   createTestDatabase,
   databaseExists,
@@ -11,7 +12,6 @@ import {
   TEST_DATABASE_NAME,
   testDatabaseName
 } from "../support/TestDatabase.js"
-import globalSetup from "../support/GlobalSetup.js"
 
 const errorCode = (error: unknown): string | undefined => (error as { code?: string } | undefined)?.code
 
@@ -59,7 +59,9 @@ describe("test database names", () => {
   })
 
   it("never match other databases", () => {
-    for (const name of ["postgres", "test", "root", "template1", "t_", "t_abc", "t_1_2", "tx_1_a_abcdef", "t_1_a_abcdef_x"]) {
+    for (
+      const name of ["postgres", "test", "root", "template1", "t_", "t_abc", "t_1_2", "tx_1_a_abcdef", "t_1_a_abcdef_x"]
+    ) {
       expect(parseTestDatabaseName(name)).toBeUndefined()
     }
   })

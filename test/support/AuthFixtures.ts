@@ -1,10 +1,10 @@
 /** Shared pieces of the auth tests: a stand-in per test, verifier and `Auth` options for it, crafted tokens. */
-import { createHmac, KeyObject, randomBytes, randomUUID } from "node:crypto"
 import { Clock, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted, TestClock } from "effect"
 import { CompactSign, exportJWK, generateKeyPair, importJWK } from "jose"
+import { createHmac, KeyObject, randomBytes, randomUUID } from "node:crypto"
 import * as Auth from "../../src/core/auth/Auth.js"
-import * as HttpClients from "../../src/core/clients/HttpClients.js"
 import * as Jwks from "../../src/core/auth/Jwks.js"
+import * as HttpClients from "../../src/core/clients/HttpClients.js"
 import * as Logging from "../../src/core/runtime/Logging.js"
 import {
   startSupabaseStandIn,
@@ -24,7 +24,10 @@ export const standIn = (options: SupabaseStandInOptions = {}) =>
     (server) => Effect.promise(() => server.stop())
   )
 
-export const verifierOptions = (server: SupabaseStandInServer, overrides: Partial<Jwks.Options> = {}): Jwks.Options => ({
+export const verifierOptions = (
+  server: SupabaseStandInServer,
+  overrides: Partial<Jwks.Options> = {}
+): Jwks.Options => ({
   ...Jwks.defaults,
   jwksUrl: server.jwksUrl,
   issuer: server.issuer,
@@ -33,7 +36,7 @@ export const verifierOptions = (server: SupabaseStandInServer, overrides: Partia
   ...overrides
 })
 
-export const authOptions = (server: SupabaseStandInServer, overrides: Partial<Auth.Options> = {}): Auth.Options => ({
+const authOptions = (server: SupabaseStandInServer, overrides: Partial<Auth.Options> = {}): Auth.Options => ({
   url: server.url,
   anonKey: Option.some(Redacted.make(server.anonKey)),
   negativeCacheTtl: Auth.defaults.negativeCacheTtl,
@@ -126,7 +129,9 @@ export const attackCorpus = async (server: SupabaseStandInServer, now: number): 
 
   const publicJwk = server.publicJwk()
   const publicKey = await importJWK(publicJwk, "ES256")
-  const publicPem = publicKey instanceof Uint8Array ? "" : KeyObject.from(publicKey).export({ type: "spki", format: "pem" })
+  const publicPem = publicKey instanceof Uint8Array
+    ? ""
+    : KeyObject.from(publicKey).export({ type: "spki", format: "pem" })
   const hmacWith = (secret: string | Buffer, head: object, payload: object) => {
     const input = `${b64(head)}.${b64(payload)}`
     return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`
@@ -134,13 +139,21 @@ export const attackCorpus = async (server: SupabaseStandInServer, now: number): 
   const attacker = await generateKeyPair("ES256", { extractable: true })
   const attackerJwk = { ...(await exportJWK(attacker.publicKey)), kid: "attacker-key", alg: "ES256" }
   const signedByAttacker = (head: Record<string, unknown>) =>
-    new CompactSign(Buffer.from(JSON.stringify(claims))).setProtectedHeader(head as { alg: string }).sign(attacker.privateKey)
+    new CompactSign(Buffer.from(JSON.stringify(claims))).setProtectedHeader(head as { alg: string }).sign(
+      attacker.privateKey
+    )
   const foreignHeaders = {
     jku: "https://attacker.example/.well-known/jwks.json",
     x5u: "https://attacker.example/cert.pem",
     jwk: attackerJwk
   }
-  const legacyAnon = { iss: "supabase", ref: "abcdefghijklmnopqrst", role: "anon", iat: now - 100, exp: now + 10 * 365 * 86400 }
+  const legacyAnon = {
+    iss: "supabase",
+    ref: "abcdefghijklmnopqrst",
+    role: "anon",
+    iat: now - 100,
+    exp: now + 10 * 365 * 86400
+  }
   const legacyServiceRole = { ...legacyAnon, role: "service_role" }
   const valid = await server.signToken({ user: user.id })
   const [validHeader, validPayload] = valid.split(".")
@@ -163,10 +176,26 @@ export const attackCorpus = async (server: SupabaseStandInServer, now: number): 
       token: await server.signToken({ user: user.id, iat: now - 7200, expiresIn: 3600 }),
       local: ["Expired"]
     },
-    { name: "iat in the future beyond tolerance", token: await server.signToken({ user: user.id, iat: now + 120 }), local: ["InvalidClaims"] },
-    { name: "wrong iss", token: await server.signToken({ user: user.id, claims: { iss: "https://attacker.example/auth/v1" } }), local: ["InvalidClaims"] },
-    { name: "wrong aud", token: await server.signToken({ user: user.id, claims: { aud: "service" } }), local: ["InvalidClaims"] },
-    { name: "legacy anon key (HS256)", token: hmacWith("some-legacy-secret", { alg: "HS256", typ: "JWT" }, legacyAnon), local: ["InvalidClaims"] },
+    {
+      name: "iat in the future beyond tolerance",
+      token: await server.signToken({ user: user.id, iat: now + 120 }),
+      local: ["InvalidClaims"]
+    },
+    {
+      name: "wrong iss",
+      token: await server.signToken({ user: user.id, claims: { iss: "https://attacker.example/auth/v1" } }),
+      local: ["InvalidClaims"]
+    },
+    {
+      name: "wrong aud",
+      token: await server.signToken({ user: user.id, claims: { aud: "service" } }),
+      local: ["InvalidClaims"]
+    },
+    {
+      name: "legacy anon key (HS256)",
+      token: hmacWith("some-legacy-secret", { alg: "HS256", typ: "JWT" }, legacyAnon),
+      local: ["InvalidClaims"]
+    },
     {
       name: "legacy service-role key (HS256)",
       token: hmacWith("some-legacy-secret", { alg: "HS256", typ: "JWT" }, legacyServiceRole),
@@ -182,10 +211,26 @@ export const attackCorpus = async (server: SupabaseStandInServer, now: number): 
       token: await server.signToken({ user: user.id, claims: { session_id: undefined } }),
       local: ["InvalidClaims"]
     },
-    { name: "kid with path traversal", token: await server.signRaw({ ...header, kid: "../../../../etc/passwd" }, claims), local: ["UnknownKey"] },
-    { name: "kid with SQL", token: await server.signRaw({ ...header, kid: "' OR 1=1; DROP TABLE users; --" }, claims), local: ["UnknownKey"] },
-    { name: "kid of 10 KB", token: await server.signRaw({ ...header, kid: "x".repeat(10 * 1024) }, claims), local: ["Malformed"] },
-    { name: "kid over the length limit", token: await server.signRaw({ ...header, kid: "k".repeat(200) }, claims), local: ["Malformed"] },
+    {
+      name: "kid with path traversal",
+      token: await server.signRaw({ ...header, kid: "../../../../etc/passwd" }, claims),
+      local: ["UnknownKey"]
+    },
+    {
+      name: "kid with SQL",
+      token: await server.signRaw({ ...header, kid: "' OR 1=1; DROP TABLE users; --" }, claims),
+      local: ["UnknownKey"]
+    },
+    {
+      name: "kid of 10 KB",
+      token: await server.signRaw({ ...header, kid: "x".repeat(10 * 1024) }, claims),
+      local: ["Malformed"]
+    },
+    {
+      name: "kid over the length limit",
+      token: await server.signRaw({ ...header, kid: "k".repeat(200) }, claims),
+      local: ["Malformed"]
+    },
     {
       name: "jku / x5u / jwk naming the attacker's key, attacker's kid",
       token: await signedByAttacker({ alg: "ES256", kid: "attacker-key", ...foreignHeaders }),
@@ -198,16 +243,36 @@ export const attackCorpus = async (server: SupabaseStandInServer, now: number): 
     },
     {
       name: "unknown crit header",
-      token: await server.signRaw({ ...header, crit: ["urn:example:must-understand"], "urn:example:must-understand": true }, claims),
+      token: await server.signRaw({
+        ...header,
+        crit: ["urn:example:must-understand"],
+        "urn:example:must-understand": true
+      }, claims),
       local: ["Malformed"]
     },
     // 100 KiB in all: base64url makes the padding 4/3 longer.
-    { name: "100 KB token", token: `${validHeader}.${b64({ ...claims, pad: "p".repeat(75 * 1024) })}.${"s".repeat(86)}`, local: ["Malformed"] },
-    { name: "malformed base64 header", token: `${validHeader!.slice(0, 10)}!!${validHeader!.slice(12)}.${validPayload}.abc`, local: ["Malformed"] },
+    {
+      name: "100 KB token",
+      token: `${validHeader}.${b64({ ...claims, pad: "p".repeat(75 * 1024) })}.${"s".repeat(86)}`,
+      local: ["Malformed"]
+    },
+    {
+      name: "malformed base64 header",
+      token: `${validHeader!.slice(0, 10)}!!${validHeader!.slice(12)}.${validPayload}.abc`,
+      local: ["Malformed"]
+    },
     { name: "malformed base64 payload", token: `${validHeader}.%%%${validPayload}.abc`, local: ["Malformed"] },
     { name: "two segments", token: `${validHeader}.${validPayload}`, local: ["Malformed"] },
     { name: "four segments", token: `${valid}.${validPayload}`, local: ["Malformed"] },
-    { name: "signature tampered", token: `${validHeader}.${validPayload}.${b64(randomBytes(64))}`, local: ["InvalidSignature"] },
-    { name: "payload swapped under a valid signature", token: `${validHeader}.${b64({ ...claims, ...userClaims, role: "service_role" })}.${valid.split(".")[2]}`, local: ["InvalidSignature"] }
+    {
+      name: "signature tampered",
+      token: `${validHeader}.${validPayload}.${b64(randomBytes(64))}`,
+      local: ["InvalidSignature"]
+    },
+    {
+      name: "payload swapped under a valid signature",
+      token: `${validHeader}.${b64({ ...claims, ...userClaims, role: "service_role" })}.${valid.split(".")[2]}`,
+      local: ["InvalidSignature"]
+    }
   ]
 }

@@ -24,7 +24,7 @@ let counter = 0
 export const uniqueAppName = (prefix: string): string =>
   `${prefix}${process.pid}x${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`
 
-export const poolOptions = (
+const poolOptions = (
   url: string,
   applicationName: string,
   overrides: Partial<Database.PoolOptions> = {}

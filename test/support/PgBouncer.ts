@@ -18,7 +18,7 @@
  *   parameter is refused (08P01 "unsupported startup parameter"); set them per transaction instead
  *   (`SET LOCAL`, `set_config(..., true)`). application_name is tracked by PgBouncer and does work.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process"
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -26,10 +26,10 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 
-export const DEFAULT_PGBOUNCER_PORT = 6432
+const DEFAULT_PGBOUNCER_PORT = 6432
 
 /** Absolute path of scripts/pgbouncer.sh. */
-export const pgBouncerScript: string = fileURLToPath(new URL("../../scripts/pgbouncer.sh", import.meta.url))
+const pgBouncerScript: string = fileURLToPath(new URL("../../scripts/pgbouncer.sh", import.meta.url))
 
 const sharedBaseUrl = (): string => {
   const fromEnv = process.env["PGBOUNCER_URL"]
@@ -52,7 +52,7 @@ export const withDatabase = (url: string, database: string): string => {
 export const sharedPgBouncerUrl = (database: string): string => withDatabase(sharedBaseUrl(), database)
 
 /** Tries `SELECT 1` on `url`; resolves to the error, or undefined on success. Never throws. */
-export const probePostgres = async (url: string, timeoutMs = 3_000): Promise<Error | undefined> => {
+const probePostgres = async (url: string, timeoutMs = 3_000): Promise<Error | undefined> => {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs })
   client.on("error", () => {})
   try {
@@ -71,7 +71,7 @@ export const isSharedPgBouncerReachable = async (timeoutMs = 3_000): Promise<boo
   (await probePostgres(sharedPgBouncerUrl("postgres"), timeoutMs)) === undefined
 
 /** Throws a descriptive error unless the shared PgBouncer answers a query. */
-export const assertSharedPgBouncerReachable = async (timeoutMs = 3_000): Promise<void> => {
+const assertSharedPgBouncerReachable = async (timeoutMs = 3_000): Promise<void> => {
   const url = sharedPgBouncerUrl("postgres")
   const error = await probePostgres(url, timeoutMs)
   if (error !== undefined) {
@@ -183,7 +183,7 @@ const postgresUser = (): { uid: number; gid: number } => {
 }
 
 /** A port that was free on 127.0.0.1 a moment ago. */
-export const freeLoopbackPort = (): Promise<number> =>
+const freeLoopbackPort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once("error", reject)
@@ -360,7 +360,7 @@ ${extra}
   if (port !== 0) {
     await start()
   } else {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       port = await freeLoopbackPort()
       try {
         await spawnOnce()

@@ -38,7 +38,11 @@ const parse = (data: string, ended: boolean): { response: RawResponse; rest: str
   const start = at + headEnd.length
   const status = Number(statusLine.split(" ")[1])
   // Interim (1xx) responses have no body.
-  const length = status < 200 ? 0 : headers["content-length"] === undefined ? undefined : Number(headers["content-length"])
+  const length = status < 200
+    ? 0
+    : headers["content-length"] === undefined
+    ? undefined
+    : Number(headers["content-length"])
   if (length === undefined && !ended) return undefined
   const end = length === undefined ? data.length : start + length
   if (data.length < end) return undefined
@@ -103,7 +107,9 @@ export const connect = (port: number): Effect.Effect<RawConnection, Error, Scope
           }),
           ({ response }) =>
             response === undefined
-              ? Effect.fail(new Error(`connection closed without a response (received ${JSON.stringify(all.slice(0, 200))})`))
+              ? Effect.fail(
+                new Error(`connection closed without a response (received ${JSON.stringify(all.slice(0, 200))})`)
+              )
               : Effect.succeed(response)
         ),
         closed: until(() => (ended ? true : undefined)),
@@ -117,7 +123,9 @@ export const connect = (port: number): Effect.Effect<RawConnection, Error, Scope
 
 /** One request written whole on a fresh connection, and the response read back. */
 export const exchange = (port: number, request: string | Uint8Array) =>
-  Effect.scoped(Effect.flatMap(connect(port), (connection) => Effect.zipRight(connection.write(request), connection.response)))
+  Effect.scoped(
+    Effect.flatMap(connect(port), (connection) => Effect.zipRight(connection.write(request), connection.response))
+  )
 
 /** The port of a server URL such as `http://127.0.0.1:1234`. */
 export const portOf = (url: string): number => Number(new URL(url).port)

@@ -21,7 +21,7 @@ export interface TcpProxyOptions {
   readonly host?: string
 }
 
-export interface CutOptions {
+interface CutOptions {
   /**
    * true (the default): close each connection with a TCP RST (`socket.resetAndDestroy()`), so the
    * peers see ECONNRESET / "Connection terminated unexpectedly" at once.

@@ -37,10 +37,10 @@ export interface CreateTestDatabaseOptions {
 /** Matches the names created here, and nothing else: t_[tag_]pid_created36_rand. */
 export const TEST_DATABASE_NAME = /^t_(?:([a-z][a-z0-9]{0,15})_)?([1-9][0-9]{0,9})_([0-9a-z]{1,8})_([0-9a-f]{6})$/
 
-export const DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+const DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 /** URL of a superuser connection to the shared Postgres (TEST_POSTGRES_ADMIN_URL or the default). */
-export const adminUrl = (): string => {
+const adminUrl = (): string => {
   const fromEnv = process.env["TEST_POSTGRES_ADMIN_URL"]
   return fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULT_ADMIN_URL
 }
@@ -48,7 +48,7 @@ export const adminUrl = (): string => {
 /** URL of `database` on the shared Postgres (same server and credentials as adminUrl()). */
 export const directDatabaseUrl = (database: string): string => withDatabase(adminUrl(), database)
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, "\"\"")}"`
 
 const sanitizeTag = (tag: string): string => {
   const cleaned = tag.toLowerCase().replace(/[^a-z0-9]/g, "").replace(/^[0-9]+/, "").slice(0, 16)
@@ -104,7 +104,7 @@ export const databaseExists = (name: string): Promise<boolean> =>
 export const dropDatabase = (name: string): Promise<void> =>
   withAdmin(async (client) => {
     // FORCE terminates the backends (PostgreSQL 13+). Retry: a backend may be mid-connect.
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       try {
         await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
         return
@@ -126,7 +126,7 @@ export const createTestDatabase = async (
   const name = testDatabaseName(tag)
   const template = options.template ?? "template0"
   await withAdmin(async (client) => {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       try {
         await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template)}`)
         return

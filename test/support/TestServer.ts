@@ -4,17 +4,17 @@
  */
 import { Context, Effect, Layer, LogLevel } from "effect"
 import type * as Net from "node:net"
+import { inject } from "vitest"
 import * as Http from "../../src/api/Http.js"
 import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
-import * as Logging from "../../src/core/runtime/Logging.js"
 import { NodeServer } from "../../src/core/http/Server.js"
+import * as Logging from "../../src/core/runtime/Logging.js"
 import {
   startSupabaseStandIn,
   type SupabaseStandInOptions,
   type SupabaseStandInServer
 } from "../../src/dev/SupabaseStandIn.js"
-import { inject } from "vitest"
 
 export interface Running {
   readonly url: string

@@ -3,12 +3,12 @@
  * `DatabaseSettings`, `SupabaseSettings`, ...) composed with the app's own, read through Effect `Config`.
  */
 import { Config, Context, Duration, type Effect, Option, Redacted } from "effect"
-import * as AuthSettings from "../auth/AuthSettings.js"
 import type * as Auth from "../auth/Auth.js"
+import * as AuthSettings from "../auth/AuthSettings.js"
 import * as SupabaseSettings from "../auth/SupabaseSettings.js"
 import type * as HttpClients from "../clients/HttpClients.js"
 import * as HttpClientsSettings from "../clients/HttpClientsSettings.js"
-import { atLeast, httpUrl, requiredInProd, secret, seconds } from "../config/ConfigReaders.js"
+import { atLeast, httpUrl, requiredInProd, seconds, secret } from "../config/ConfigReaders.js"
 import { type AppEnv, ConfigLoadError, loadFrom } from "../config/ConfigSource.js"
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "../config/Constants.js"
 import * as DatabaseSettings from "../db/DatabaseSettings.js"

@@ -4,7 +4,19 @@
  * provider calls have a budget, so a flood of random tokens cannot become a flood of calls. Failures are typed
  * reasons that map to 401, or to 503 when the provider cannot be asked.
  */
-import { Clock, type ConfigError, Context, Data, Duration, Effect, Either, Layer, type Option, type Redacted, type Scope } from "effect"
+import {
+  Clock,
+  type ConfigError,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  type Option,
+  type Redacted,
+  type Scope
+} from "effect"
 import type { HttpClients } from "../clients/HttpClients.js"
 import * as ApiError from "../errors/ApiError.js"
 import * as Logging from "../runtime/Logging.js"
@@ -16,8 +28,8 @@ import * as ProviderErrors from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 import { digest, TokenCache } from "./TokenCache.js"
 
-export type { VerifiedUser } from "./JwtClaims.js"
 export { ProviderReason } from "./Introspection.js"
+export type { VerifiedUser } from "./JwtClaims.js"
 export { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
 
 export type AuthReason = Definitive | Introspection.ProviderReason
@@ -130,9 +142,11 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
 
     const refuse = (reason: AuthReason, remembered = false) =>
       Effect.zipRight(
-        (reason._tag === "ProviderUnreachable" || reason._tag === "ProviderRateLimited" ? Effect.logWarning : Effect.logInfo)(
-          Logging.fields("Token refused", remembered ? { ...describe(reason), remembered } : describe(reason))
-        ),
+        (reason._tag === "ProviderUnreachable" || reason._tag === "ProviderRateLimited"
+          ? Effect.logWarning
+          : Effect.logInfo)(
+            Logging.fields("Token refused", remembered ? { ...describe(reason), remembered } : describe(reason))
+          ),
         Effect.fail(new AuthError({ reason }))
       )
 
@@ -144,7 +158,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
         const remembered = refused.get(tokenDigest, now)
         if (remembered !== undefined) return refuse(remembered, true)
         return Effect.catchAll(verifier.verifyAt(token, tokenDigest, now), ({ reason }) => {
-          if (isUndecided(reason)) return Effect.catchAll(provider.ask(token, tokenDigest, reason), (why) => refuse(why))
+          if (isUndecided(reason)) {
+            return Effect.catchAll(provider.ask(token, tokenDigest, reason), (why) => refuse(why))
+          }
           refused.set(tokenDigest, reason, now + refusedTtl, now)
           return refuse(reason)
         })
@@ -160,7 +176,10 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
 export const layer = (options: Options): Layer.Layer<Auth, never, Jwks.JwksVerifier | HttpClients | Readiness> =>
   Layer.scoped(
     Auth,
-    Effect.tap(make(options), (auth) => Effect.flatMap(Readiness, (readiness) => readiness.register("auth", auth.ready)))
+    Effect.tap(
+      make(options),
+      (auth) => Effect.flatMap(Readiness, (readiness) => readiness.register("auth", auth.ready))
+    )
   )
 
 // Settings ----------------------------------------------------------------------------------------------------------

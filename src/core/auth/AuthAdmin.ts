@@ -67,7 +67,10 @@ export class AuthAdminError extends Data.TaggedError("AuthAdminError")<{
       case "Conflict":
         return new ApiError.Conflict({ message: this.message })
       case "Invalid":
-        return new ApiError.Validation({ message: this.message, details: [{ path: fieldOf(this.errorCode), message: this.message }] })
+        return new ApiError.Validation({
+          message: this.message,
+          details: [{ path: fieldOf(this.errorCode), message: this.message }]
+        })
       case "BadRequest":
         return new ApiError.BadRequest({ message: this.message })
       case "Unavailable":
@@ -83,7 +86,15 @@ export class AuthAdminError extends Data.TaggedError("AuthAdminError")<{
 }
 
 const fieldOf = (errorCode: string | undefined): string =>
-  errorCode === undefined ? "" : /password/.test(errorCode) ? "password" : /phone/.test(errorCode) ? "phone" : /email/.test(errorCode) ? "email" : ""
+  errorCode === undefined
+    ? ""
+    : /password/.test(errorCode)
+    ? "password"
+    : /phone/.test(errorCode)
+    ? "phone"
+    : /email/.test(errorCode)
+    ? "email"
+    : ""
 
 const conflictCodes = new Set(["email_exists", "phone_exists", "user_already_exists", "identity_already_exists"])
 
@@ -93,9 +104,13 @@ export interface Service {
   readonly updateUser: (id: string, input: UpdateUserInput) => Effect.Effect<AdminUser, AuthAdminError>
   readonly deleteUser: (id: string, options?: { readonly softDelete?: boolean }) => Effect.Effect<void, AuthAdminError>
   /** One page (1-based) of users, newest first. */
-  readonly listUsersPage: (options?: { readonly page?: number; readonly perPage?: number }) => Effect.Effect<UserPage, AuthAdminError>
+  readonly listUsersPage: (
+    options?: { readonly page?: number; readonly perPage?: number }
+  ) => Effect.Effect<UserPage, AuthAdminError>
   /** Every user: the pages are followed through the `Link` header until there is no `rel="next"`. */
-  readonly listUsers: (options?: { readonly perPage?: number }) => Effect.Effect<ReadonlyArray<AdminUser>, AuthAdminError>
+  readonly listUsers: (
+    options?: { readonly perPage?: number }
+  ) => Effect.Effect<ReadonlyArray<AdminUser>, AuthAdminError>
   readonly generateLink: (input: GenerateLinkInput) => Effect.Effect<GeneratedLink, AuthAdminError>
 }
 
@@ -140,7 +155,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         (body): Effect.Effect<never, AuthAdminError> => {
           const status = response.status
           const code = isRecord(body) && typeof body["error_code"] === "string" ? body["error_code"] : undefined
-          const said = isRecord(body) && typeof body["msg"] === "string" ? body["msg"].slice(0, 200) : `status ${status}`
+          const said = isRecord(body) && typeof body["msg"] === "string"
+            ? body["msg"].slice(0, 200)
+            : `status ${status}`
           const extra = { status, ...(code === undefined ? {} : { errorCode: code }) }
           if (status === 404) return Effect.fail(failure(operation, "UserNotFound", said, extra))
           if (status === 409 || (status === 422 && code !== undefined && conflictCodes.has(code))) {
@@ -149,7 +166,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           if (status === 422) return Effect.fail(failure(operation, "Invalid", said, extra))
           // The caller's input is too large for the provider: a client mistake, not an outage.
           if (status === 413) {
-            return Effect.fail(failure(operation, "Invalid", "The request is too large for the authentication provider", extra))
+            return Effect.fail(
+              failure(operation, "Invalid", "The request is too large for the authentication provider", extra)
+            )
           }
           if (status === 400) return Effect.fail(failure(operation, "BadRequest", said, extra))
           if (status === 429) {
@@ -194,7 +213,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
               response.status >= 200 && response.status < 300
                 ? response.json.pipe(
                   Effect.flatMap(Schema.decodeUnknown(schema)),
-                  Effect.mapError(() => failure(operation, "Upstream", "unreadable answer", { status: response.status })),
+                  Effect.mapError(() =>
+                    failure(operation, "Upstream", "unreadable answer", { status: response.status })
+                  ),
                   Effect.map((body) => ({ body, response }))
                 )
                 : fromStatus(operation, response)
@@ -246,15 +267,19 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         return (yield* send("getUser", HttpClientRequest.get(yield* userPath("getUser", id)), AdminUser)).body
       }),
       updateUser: Effect.fn("AuthAdmin.updateUser")(function*(id: string, input: UpdateUserInput) {
-        const request = HttpClientRequest.put(yield* userPath("updateUser", id)).pipe(HttpClientRequest.bodyUnsafeJson(input))
+        const request = HttpClientRequest.put(yield* userPath("updateUser", id)).pipe(
+          HttpClientRequest.bodyUnsafeJson(input)
+        )
         return (yield* send("updateUser", request, AdminUser)).body
       }),
-      deleteUser: Effect.fn("AuthAdmin.deleteUser")(function*(id: string, deleteOptions?: { readonly softDelete?: boolean }) {
-        const request = HttpClientRequest.del(yield* userPath("deleteUser", id)).pipe(
-          HttpClientRequest.bodyUnsafeJson({ should_soft_delete: deleteOptions?.softDelete === true })
-        )
-        yield* send("deleteUser", request, Schema.Unknown)
-      }),
+      deleteUser: Effect.fn("AuthAdmin.deleteUser")(
+        function*(id: string, deleteOptions?: { readonly softDelete?: boolean }) {
+          const request = HttpClientRequest.del(yield* userPath("deleteUser", id)).pipe(
+            HttpClientRequest.bodyUnsafeJson({ should_soft_delete: deleteOptions?.softDelete === true })
+          )
+          yield* send("deleteUser", request, Schema.Unknown)
+        }
+      ),
       listUsersPage,
       listUsers: Effect.fn("AuthAdmin.listUsers")(function*(listOptions: { readonly perPage?: number } = {}) {
         const users: Array<AdminUser> = []
@@ -280,10 +305,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     }
   })
 
-export const layer = (options: Options): Layer.Layer<AuthAdmin, never, HttpClients> => Layer.effect(AuthAdmin, make(options))
+export const layer = (options: Options): Layer.Layer<AuthAdmin, never, HttpClients> =>
+  Layer.effect(AuthAdmin, make(options))
 
 /** From the Supabase settings: `SUPABASE_URL` required; without `SUPABASE_SERVICE_ROLE_KEY` every operation fails (500). */
-export const layerFromSettings = (supabase: ProviderSettings): Layer.Layer<AuthAdmin, ConfigError.ConfigError, HttpClients> =>
+export const layerFromSettings = (
+  supabase: ProviderSettings
+): Layer.Layer<AuthAdmin, ConfigError.ConfigError, HttpClients> =>
   Layer.unwrapEffect(
     Either.map(providerUrl(supabase), (url) => layer({ url, serviceRoleKey: supabase.serviceRoleKey }))
   )

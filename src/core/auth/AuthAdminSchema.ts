@@ -44,7 +44,7 @@ export type CreateUserInput = typeof CreateUserInput.Type
 export const UpdateUserInput = Schema.Struct(userFields)
 export type UpdateUserInput = typeof UpdateUserInput.Type
 
-export const LinkType = Schema.Literal(
+const LinkType = Schema.Literal(
   "signup",
   "invite",
   "magiclink",

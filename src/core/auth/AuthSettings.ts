@@ -27,7 +27,9 @@ const algorithmList = Config.string("JWT_ALGORITHMS").pipe(
  */
 export const verifierConfig: Config.Config<Jwks.Tunables> = Config.all({
   algorithms: algorithmList,
-  clockTolerance: seconds("JWT_CLOCK_TOLERANCE", { allowZero: true }).pipe(Config.withDefault(Jwks.defaults.clockTolerance)),
+  clockTolerance: seconds("JWT_CLOCK_TOLERANCE", { allowZero: true }).pipe(
+    Config.withDefault(Jwks.defaults.clockTolerance)
+  ),
   maxTokenBytes: atLeast("JWT_MAX_TOKEN_BYTES", 512).pipe(Config.withDefault(Jwks.defaults.maxTokenBytes)),
   maxKidLength: atLeast("JWT_MAX_KID_LENGTH", 1).pipe(Config.withDefault(Jwks.defaults.maxKidLength)),
   jwksCacheTtl: seconds("JWKS_CACHE_TTL").pipe(Config.withDefault(Jwks.defaults.jwksCacheTtl)),
@@ -50,5 +52,7 @@ export const config: Config.Config<Auth.Tunables> = Config.all({
     Config.withDefault(Auth.defaults.negativeCacheTtl)
   ),
   negativeCacheMax: atLeast("AUTH_NEGATIVE_CACHE_MAX", 0).pipe(Config.withDefault(Auth.defaults.negativeCacheMax)),
-  introspectionBudget: atLeast("AUTH_INTROSPECTION_BUDGET", 0).pipe(Config.withDefault(Auth.defaults.introspectionBudget))
+  introspectionBudget: atLeast("AUTH_INTROSPECTION_BUDGET", 0).pipe(
+    Config.withDefault(Auth.defaults.introspectionBudget)
+  )
 })

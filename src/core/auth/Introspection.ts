@@ -45,7 +45,11 @@ export interface Options {
 
 export interface Introspection {
   /** Whom the provider says the token belongs to; `undecided` is local verification's verdict. */
-  readonly ask: (token: string, tokenDigest: string, undecided: Undecided) => Effect.Effect<VerifiedUser, ProviderReason>
+  readonly ask: (
+    token: string,
+    tokenDigest: string,
+    undecided: Undecided
+  ) => Effect.Effect<VerifiedUser, ProviderReason>
 }
 
 /** Supabase's error body `{code, error_code, msg}`: the `error_code` only. */
@@ -53,7 +57,8 @@ const providerErrorCode = (response: HttpClientResponse.HttpClientResponse) =>
   Effect.orElseSucceed(
     Effect.map(response.json, (body) =>
       isRecord(body) && typeof body["error_code"] === "string" ? ` ${body["error_code"].slice(0, 40)}` : ""),
-    () => ""
+    () =>
+      ""
   )
 
 export const make = (options: Options): Effect.Effect<Introspection, never, HttpClients | Scope.Scope> =>
@@ -83,7 +88,9 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
           Effect.flatMap((body) =>
             isRecord(body) && body["id"] === unverified.sub
               ? Effect.succeed(unverified)
-              : Effect.fail(ProviderReason.RejectedByProvider({ detail: "user does not match the token", aboutToken: true }))
+              : Effect.fail(
+                ProviderReason.RejectedByProvider({ detail: "user does not match the token", aboutToken: true })
+              )
           )
         )
       }
@@ -91,7 +98,9 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
         const retryAfter = RetryAfter.parse(response.headers["retry-after"], now) ?? unreachableRetryAfterSeconds
         return Effect.zipRight(
           Effect.ignore(response.text),
-          Effect.fail(ProviderReason.ProviderRateLimited({ retryAfterSeconds: Math.min(maxBackoffSeconds, retryAfter) }))
+          Effect.fail(
+            ProviderReason.ProviderRateLimited({ retryAfterSeconds: Math.min(maxBackoffSeconds, retryAfter) })
+          )
         )
       }
       return Effect.flatMap(providerErrorCode(response), (code): Effect.Effect<never, ProviderReason> => {
@@ -109,28 +118,32 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
 
     /** One call to the provider and its bookkeeping; shared by every request with the same token. */
     const introspect = (token: string, tokenDigest: string, unverified: VerifiedUser) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        client.get(userUrl, { headers: { authorization: `Bearer ${token}`, accept: "application/json", ...apikey } }).pipe(
-          Effect.mapError((error) =>
-            ProviderReason.ProviderUnreachable({ detail: isTimeout(error) ? "timeout" : "connection failed" })
-          ),
-          Effect.flatMap((response) => judge(response, unverified, now)),
-          Effect.tapBoth({
-            onSuccess: (user) =>
-              Effect.sync(() => accepted.set(tokenDigest, user, Math.min(now + acceptedTtl, user.exp * 1000), now)),
-            onFailure: (reason) =>
-              Effect.flatMap(Clock.currentTimeMillis, (later) =>
-                Effect.sync(() => {
-                  if (reason._tag === "ProviderUnreachable") {
-                    backoff = { until: later + unreachableRetryAfterSeconds * 1000, reason: "unreachable" }
-                  } else if (reason._tag === "ProviderRateLimited") {
-                    backoff = { until: later + reason.retryAfterSeconds * 1000, reason: "rateLimited" }
-                  } else if (reason._tag === "RejectedByProvider" && reason.aboutToken) {
-                    options.onRefused(tokenDigest, reason, later)
-                  }
-                }))
-          })
-        ))
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          client.get(userUrl, { headers: { authorization: `Bearer ${token}`, accept: "application/json", ...apikey } })
+            .pipe(
+              Effect.mapError((error) =>
+                ProviderReason.ProviderUnreachable({ detail: isTimeout(error) ? "timeout" : "connection failed" })
+              ),
+              Effect.flatMap((response) => judge(response, unverified, now)),
+              Effect.tapBoth({
+                onSuccess: (user) =>
+                  Effect.sync(() => accepted.set(tokenDigest, user, Math.min(now + acceptedTtl, user.exp * 1000), now)),
+                onFailure: (reason) =>
+                  Effect.flatMap(Clock.currentTimeMillis, (later) =>
+                    Effect.sync(() => {
+                      if (reason._tag === "ProviderUnreachable") {
+                        backoff = { until: later + unreachableRetryAfterSeconds * 1000, reason: "unreachable" }
+                      } else if (reason._tag === "ProviderRateLimited") {
+                        backoff = { until: later + reason.retryAfterSeconds * 1000, reason: "rateLimited" }
+                      } else if (reason._tag === "RejectedByProvider" && reason.aboutToken) {
+                        options.onRefused(tokenDigest, reason, later)
+                      }
+                    }))
+              })
+            )
+      )
 
     const ask = (token: string, tokenDigest: string, undecided: Undecided) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<VerifiedUser, ProviderReason> => {

@@ -4,11 +4,30 @@
  * shape and header are checked before any key is touched; the claims before any key is downloaded, or, when the
  * key is at hand, while WebCrypto checks the signature. Time is Effect's `Clock`, so tests drive it with `TestClock`.
  */
-import { Clock, type ConfigError, Context, Data, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
+import {
+  Clock,
+  type ConfigError,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  type Scope
+} from "effect"
 import type { CryptoKey } from "jose"
 import type { HttpClients } from "../clients/HttpClients.js"
 import * as JwksCache from "./JwksCache.js"
-import { checkClaims, decodePayload, type ParsedHeader, parseHeader, Rejection, type VerifiedUser } from "./JwtClaims.js"
+import {
+  checkClaims,
+  decodePayload,
+  type ParsedHeader,
+  parseHeader,
+  Rejection,
+  type VerifiedUser
+} from "./JwtClaims.js"
 import { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 import { digest, TokenCache } from "./TokenCache.js"
@@ -146,7 +165,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             verified.set(tokenDigest, user, Math.min(now + cacheTtl, user.exp * 1000), now)
             resume(Effect.succeed(user))
           } else {
-            resume(reject(valid === false ? Rejection.InvalidSignature() : Rejection.Malformed({ detail: "unverifiable signature" })))
+            resume(
+              reject(
+                valid === false
+                  ? Rejection.InvalidSignature()
+                  : Rejection.Malformed({ detail: "unverifiable signature" })
+              )
+            )
           }
         })
       })
@@ -174,7 +199,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const legacy = (header: ParsedHeader, tokenDigest: string, now: number) => {
       if (legacyKey !== undefined) return verifyWith(header, legacyKey, tokenDigest, now)
       const claims = claimsOf(header, now)
-      return Either.isLeft(claims) ? reject(claims.left) : reject(Rejection.LegacyUnverifiable({ unverified: claims.right }))
+      return Either.isLeft(claims)
+        ? reject(claims.left)
+        : reject(Rejection.LegacyUnverifiable({ unverified: claims.right }))
     }
 
     const verifyAt = (token: string, tokenDigest: string, now: number): Effect.Effect<VerifiedUser, TokenRejected> => {
@@ -188,7 +215,10 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         // A JWKS key's kid on an HMAC token is the algorithm-confusion attack: refused, never worth asking anyone.
         return kid === undefined ? legacy(header, tokenDigest, now) : Effect.flatMap(
           keySets.held(kid),
-          (key) => key === undefined ? legacy(header, tokenDigest, now) : reject(Rejection.AlgorithmNotAllowed({ alg: "HS256" }))
+          (key) =>
+            key === undefined
+              ? legacy(header, tokenDigest, now)
+              : reject(Rejection.AlgorithmNotAllowed({ alg: "HS256" }))
         )
       }
       if (kid === undefined) return reject(Rejection.Malformed({ detail: "no kid" }))

@@ -12,10 +12,10 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import { Clock, Data, Duration, Effect, type Scope } from "effect"
 import { type CryptoKey, importJWK, type JWK } from "jose"
 import { HttpClients, isTimeout } from "../clients/HttpClients.js"
-import { isRecord } from "./JwtClaims.js"
 import * as Logging from "../runtime/Logging.js"
 import { RateBudget } from "../runtime/RateBudget.js"
 import * as SingleFlight from "../runtime/SingleFlight.js"
+import { isRecord } from "./JwtClaims.js"
 
 /** The signing algorithms Supabase uses for asymmetric keys. */
 export type JwsAlgorithm = "ES256" | "ES512" | "RS256" | "RS512" | "EdDSA"
@@ -52,7 +52,7 @@ export class JwksUnavailable extends Data.TaggedError("JwksUnavailable")<{
 }> {}
 
 /** A `kid` with no key: the set holds none for it, or no usable set is held at all. */
-export interface KeyMiss {
+interface KeyMiss {
   readonly _tag: "Missing" | "NoKeySet"
   /** A download this lookup waited for failed because the provider is unreachable. */
   readonly providerUnreachable: boolean
@@ -162,7 +162,7 @@ const maxAgeOf = (cacheControl: string | undefined): number | undefined => {
 }
 
 /** Statuses that mean "try again later" rather than "wrong answer". */
-export const isUnavailableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
+const isUnavailableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
 const transportFailure = (error: HttpClientError.HttpClientError) =>
   new JwksUnavailable({
@@ -177,7 +177,10 @@ const download = (client: HttpClient.HttpClient, options: KeySetOptions) =>
       if (response.status !== 200) {
         return Effect.zipRight(
           Effect.ignore(response.text),
-          new JwksUnavailable({ unreachable: isUnavailableStatus(response.status), detail: `status ${response.status}` })
+          new JwksUnavailable({
+            unreachable: isUnavailableStatus(response.status),
+            detail: `status ${response.status}`
+          })
         )
       }
       return response.json.pipe(
@@ -216,7 +219,12 @@ export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, 
         return
       }
       const freshFor = Math.min(ttl, (result.right.maxAge ?? Infinity) * 1000)
-      current = { keys: result.right.keys, fetchedAt: now, freshUntil: now + freshFor, usableUntil: now + freshFor + stale }
+      current = {
+        keys: result.right.keys,
+        fetchedAt: now,
+        freshUntil: now + freshFor,
+        usableUntil: now + freshFor + stale
+      }
       lastFailure = undefined
       yield* Effect.logDebug(Logging.fields("JWKS loaded", { keys: result.right.keys.size }))
     })
@@ -255,7 +263,10 @@ export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, 
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           usable(now) !== undefined
             ? Effect.succeed(usable(now)?.keys.get(kid))
-            : Effect.zipRight(refresh(now), Effect.map(Clock.currentTimeMillis, (later) => usable(later)?.keys.get(kid)))),
+            : Effect.zipRight(
+              refresh(now),
+              Effect.map(Clock.currentTimeMillis, (later) => usable(later)?.keys.get(kid))
+            )),
       lookup: (kid) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const key = fresh(kid, now)

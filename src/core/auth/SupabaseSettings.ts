@@ -21,7 +21,8 @@ export interface SupabaseSettings extends ProviderSettings {
 /** The base URL of the provider, or the config error that says it is missing. */
 export const providerUrl = (settings: Pick<ProviderSettings, "url">): Either.Either<string, ConfigError.ConfigError> =>
   Option.match(settings.url, {
-    onNone: () => Either.left(ConfigError.MissingData(["SUPABASE_URL"], "Auth needs SUPABASE_URL (or the stand-in's URL)")),
+    onNone: () =>
+      Either.left(ConfigError.MissingData(["SUPABASE_URL"], "Auth needs SUPABASE_URL (or the stand-in's URL)")),
     onSome: (url) => Either.right(url.replace(/\/+$/, ""))
   })
 

@@ -129,8 +129,10 @@ class OriginPool extends Dispatcher {
       .on("drain", () => this.#onDrain(client))
       .on("connect", (origin, targets) => this.emit("connect", origin, [this, ...targets]))
       .on("disconnect", (origin, targets, error) => this.emit("disconnect", origin, [this, ...targets], error))
-      .on("connectionError", (origin, targets, error) =>
-        this.emit("connectionError", origin, [this, ...targets], error))
+      .on(
+        "connectionError",
+        (origin, targets, error) => this.emit("connectionError", origin, [this, ...targets], error)
+      )
     return client
   }
 

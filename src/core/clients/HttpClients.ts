@@ -1,26 +1,16 @@
 /** The four shared outgoing HTTP clients (scraper, blog, general, Supabase auth): own pool, limits, default timeout. */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import type * as UrlParams from "@effect/platform/UrlParams"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import {
-  Cause,
-  Context,
-  Duration,
-  Effect,
-  FiberRef,
-  Inspectable,
-  Layer,
-  Option,
-  Stream
-} from "effect"
+import { Cause, Context, Duration, Effect, FiberRef, Inspectable, Layer, Option, Stream } from "effect"
 import { dual } from "effect/Function"
 import type * as Scope from "effect/Scope"
-import { makeDispatcher } from "./Dispatcher.js"
 import { currentRequestId, header as requestIdHeader } from "../runtime/RequestId.js"
+import { makeDispatcher } from "./Dispatcher.js"
 
 export type Name = "scraper" | "blog" | "general" | "supabaseAuth"
 
@@ -177,11 +167,14 @@ const withDefaultTimeout = (client: HttpClient.HttpClient, defaultTimeout: Durat
 
 /** Forwards the current request id, unless the caller set the header. */
 const withRequestId = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
-  HttpClient.mapRequestEffect(client, (request) =>
-    Effect.map(FiberRef.get(currentRequestId), (id) =>
-      id === "" || request.headers[requestIdHeader] !== undefined
-        ? request
-        : HttpClientRequest.setHeader(request, "X-Request-ID", id)))
+  HttpClient.mapRequestEffect(
+    client,
+    (request) =>
+      Effect.map(FiberRef.get(currentRequestId), (id) =>
+        id === "" || request.headers[requestIdHeader] !== undefined
+          ? request
+          : HttpClientRequest.setHeader(request, "X-Request-ID", id))
+  )
 
 /** One client on its own undici dispatcher, destroyed (with its sockets) when the scope closes. */
 export const makeClient = (limits: Limits): Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> =>

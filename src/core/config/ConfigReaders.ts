@@ -1,5 +1,5 @@
 /** The readers every settings group shares: durations in seconds, bounded integers, ports, URLs, secrets. */
-import { Config, ConfigError, Duration, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Option, type Redacted } from "effect"
 import type { AppEnv } from "./ConfigSource.js"
 
 /** An integer of at least `minimum`. */
@@ -9,7 +9,10 @@ export const atLeast = (name: string, minimum: number): Config.Config<number> =>
   )
 
 /** A number of seconds, more than 0 (or 0 too, with `allowZero`), as a `Duration`. */
-export const seconds = (name: string, options: { readonly allowZero?: boolean } = {}): Config.Config<Duration.Duration> =>
+export const seconds = (
+  name: string,
+  options: { readonly allowZero?: boolean } = {}
+): Config.Config<Duration.Duration> =>
   Config.number(name).pipe(
     Config.validate(
       options.allowZero === true

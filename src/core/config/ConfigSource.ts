@@ -1,11 +1,11 @@
 /** Where settings come from: the `.env.<APP_ENV>` file overlaid by the process environment, and how a bad setting is reported. */
-import { Cause, ConfigError, ConfigProvider, Effect, Option } from "effect"
+import { Cause, type Config, type ConfigError, ConfigProvider, Effect, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { parseEnv } from "node:util"
 
 export type AppEnv = "dev" | "test" | "prod"
-export const appEnvs: ReadonlyArray<AppEnv> = ["dev", "test", "prod"]
+const appEnvs: ReadonlyArray<AppEnv> = ["dev", "test", "prod"]
 
 /** Startup stops with this when settings are missing or invalid; `problems` names every one of them. */
 export class ConfigLoadError extends Error {
@@ -16,10 +16,10 @@ export class ConfigLoadError extends Error {
   }
 }
 
-export const envFileName = (env: AppEnv): string => `.env.${env}`
+const envFileName = (env: AppEnv): string => `.env.${env}`
 
 /** Reads `APP_ENV` from the environment (the file cannot choose itself). */
-export const resolveAppEnv = (environment: Readonly<Record<string, string | undefined>>): AppEnv | ConfigLoadError => {
+const resolveAppEnv = (environment: Readonly<Record<string, string | undefined>>): AppEnv | ConfigLoadError => {
   const raw = environment.APP_ENV
   if (raw === undefined || raw === "") return "dev"
   return (appEnvs as ReadonlyArray<string>).includes(raw)
@@ -28,7 +28,7 @@ export const resolveAppEnv = (environment: Readonly<Record<string, string | unde
 }
 
 /** Parses a dotenv file; a missing file is an empty one (`.env.prod` is optional). */
-export const readEnvFile = (path: string): Record<string, string> => {
+const readEnvFile = (path: string): Record<string, string> => {
   let content: string
   try {
     content = Fs.readFileSync(path, "utf8")
@@ -46,7 +46,7 @@ export const readEnvFile = (path: string): Record<string, string> => {
  * The raw settings: the env file first, each process variable replacing the file's. Empty values count as unset,
  * so `SENTRY_DSN=` in a file means "no Sentry" rather than an invalid DSN.
  */
-export const mergeSources = (
+const mergeSources = (
   file: Readonly<Record<string, string>>,
   environment: Readonly<Record<string, string | undefined>>
 ): Map<string, string> => {
@@ -60,11 +60,11 @@ export const mergeSources = (
   return merged
 }
 
-export const providerFromMap = (settings: Map<string, string>): ConfigProvider.ConfigProvider =>
+const providerFromMap = (settings: Map<string, string>): ConfigProvider.ConfigProvider =>
   ConfigProvider.fromMap(settings, { pathDelim: "_", seqDelim: "," })
 
 /** One line per variable, each saying why; values are never echoed, so a mistyped secret stays secret. */
-export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
   const byPath = new Map<string, string>()
   const visit = (e: ConfigError.ConfigError): void => {
     switch (e._op) {
@@ -95,7 +95,7 @@ export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArr
 
 /** Loads `config` from the file chosen by `APP_ENV` overlaid by `environment`, failing with every problem at once. */
 export const loadFrom = <A>(options: {
-  readonly config: (env: AppEnv) => import("effect").Config.Config<A>
+  readonly config: (env: AppEnv) => Config.Config<A>
   readonly directory: string
   readonly environment: Readonly<Record<string, string | undefined>>
 }): Effect.Effect<A, ConfigLoadError> =>

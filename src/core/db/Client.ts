@@ -5,11 +5,11 @@
  * which cost more CPU than `pg` itself. Statements in a transaction or under a statement transformer, and every other
  * use of a statement (`stream`, `values`, `raw`, `unprepared`, `withoutTransform`), stay the library's.
  */
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Row } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
-import type * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Effect, Effectable, FiberRef, Option } from "effect"
 import { identity } from "effect/Function"
 import type pg from "pg"
@@ -21,7 +21,11 @@ import * as Pool from "./Pool.js"
  * connection goes back to the pool (or is closed, after a cancel) once the statement has ended. Interrupted while it
  * waits for a connection, the connection is returned as soon as the pool hands it over.
  */
-const run = <A>(pool: pg.Pool, text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+const run = <A>(
+  pool: pg.Pool,
+  text: string,
+  params: ReadonlyArray<unknown>
+): Effect.Effect<ReadonlyArray<A>, SqlError> =>
   Effect.async((resume) => {
     let interrupted = false
     let running: pg.PoolClient | undefined
@@ -68,71 +72,71 @@ const spanAttributesOf = (config: PgClient.PgClientConfig): ReadonlyArray<readon
  * The class is anonymous on purpose: tsx (esbuild's `keepNames`) redefines the `name` of a named class, and V8 then
  * constructs a derived class through a slow path, on every statement.
  */
-const PooledStatement = (() =>
-  class<A extends object> extends Effectable.Class<ReadonlyArray<A>, SqlError> implements Statement.Statement<A> {
-    constructor(
-      private readonly statement: Statement.Statement<A>,
-      private readonly pool: pg.Pool,
-      private readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
-    ) {
-      super()
-    }
+const PooledStatement =
+  (() =>
+    class<A extends object> extends Effectable.Class<ReadonlyArray<A>, SqlError> implements Statement.Statement<A> {
+      constructor(
+        private readonly statement: Statement.Statement<A>,
+        private readonly pool: pg.Pool,
+        private readonly spanAttributes: ReadonlyArray<readonly [string, unknown]>
+      ) {
+        super()
+      }
 
-    get [Statement.FragmentId]() {
-      return identity
-    }
-    get segments() {
-      return this.statement.segments
-    }
-    get raw() {
-      return this.statement.raw
-    }
-    get withoutTransform() {
-      return this.statement.withoutTransform
-    }
-    get stream() {
-      return this.statement.stream
-    }
-    get values() {
-      return this.statement.values
-    }
-    get unprepared() {
-      return this.statement.unprepared
-    }
-    compile(withoutTransform?: boolean | undefined) {
-      return this.statement.compile(withoutTransform)
-    }
-    toJSON() {
-      const [sql, params] = this.compile()
-      return { _id: "@effect/sql/Statement", segments: this.segments, sql, params }
-    }
+      get [Statement.FragmentId]() {
+        return identity
+      }
+      get segments() {
+        return this.statement.segments
+      }
+      get raw() {
+        return this.statement.raw
+      }
+      get withoutTransform() {
+        return this.statement.withoutTransform
+      }
+      get stream() {
+        return this.statement.stream
+      }
+      get values() {
+        return this.statement.values
+      }
+      get unprepared() {
+        return this.statement.unprepared
+      }
+      compile(withoutTransform?: boolean | undefined) {
+        return this.statement.compile(withoutTransform)
+      }
+      toJSON() {
+        const [sql, params] = this.compile()
+        return { _id: "@effect/sql/Statement", segments: this.segments, sql, params }
+      }
 
-    commit(): Effect.Effect<ReadonlyArray<A>, SqlError> {
-      return Effect.withFiberRuntime((fiber) => {
-        // In a transaction the statement belongs on the transaction's connection; a transformer may rewrite it.
-        if (
-          Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)) ||
-          Option.isSome(fiber.getFiberRef(Statement.currentTransformer))
-        ) {
-          return this.statement
-        }
-        // The library's compiled form is cached on the statement: a statement run again is not compiled again.
-        const [text, params] = this.statement.compile()
-        // A statement outside any span would open a trace of its own (readiness pings, benchmarks): only a statement
-        // within a traced operation gets a span, as OpenTelemetry's `requireParentSpan` does for `pg`.
-        if (fiber.currentSpan === undefined || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) {
-          return run(this.pool, text, params)
-        }
-        return Effect.useSpan("sql.execute", { kind: "client", captureStackTrace: false }, (span) => {
-          for (const [key, value] of this.spanAttributes) span.attribute(key, value)
-          span.attribute("db.operation.name", "execute")
-          span.attribute("db.query.text", text)
-          return run(this.pool, text, params)
+      commit(): Effect.Effect<ReadonlyArray<A>, SqlError> {
+        return Effect.withFiberRuntime((fiber) => {
+          // In a transaction the statement belongs on the transaction's connection; a transformer may rewrite it.
+          if (
+            Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)) ||
+            Option.isSome(fiber.getFiberRef(Statement.currentTransformer))
+          ) {
+            return this.statement
+          }
+          // The library's compiled form is cached on the statement: a statement run again is not compiled again.
+          const [text, params] = this.statement.compile()
+          // A statement outside any span would open a trace of its own (readiness pings, benchmarks): only a statement
+          // within a traced operation gets a span, as OpenTelemetry's `requireParentSpan` does for `pg`.
+          if (fiber.currentSpan === undefined || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) {
+            return run(this.pool, text, params)
+          }
+          return Effect.useSpan("sql.execute", { kind: "client", captureStackTrace: false }, (span) => {
+            for (const [key, value] of this.spanAttributes) span.attribute(key, value)
+            span.attribute("db.operation.name", "execute")
+            span.attribute("db.query.text", text)
+            return run(this.pool, text, params)
+          })
         })
-      })
-    }
-  }
-)()
+      }
+    })()
 
 /** `client`, with its statements outside a transaction run straight on `pool`, the pool it was made from. */
 export const make = (client: PgClient.PgClient, pool: pg.Pool): PgClient.PgClient => {

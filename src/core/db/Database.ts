@@ -11,11 +11,11 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import type pg from "pg"
+import { Readiness } from "../runtime/Readiness.js"
 import * as Client from "./Client.js"
+import type { PoolSettings } from "./DatabaseSettings.js"
 import * as Embedded from "./Embedded.js"
 import * as Pool from "./Pool.js"
-import { Readiness } from "../runtime/Readiness.js"
-import type { PoolSettings } from "./DatabaseSettings.js"
 
 /** The request pool. */
 export class MainDb extends Context.Tag("core/MainDb")<MainDb, PgClient.PgClient>() {}
@@ -78,8 +78,11 @@ export const makeClient = (options: PoolOptions): Effect.Effect<PgClient.PgClien
 export const ping = (client: PgClient.PgClient): Effect.Effect<void, unknown> => Effect.asVoid(client`select 1`)
 
 const registerChecks = (main: PgClient.PgClient, bg: PgClient.PgClient) =>
-  Effect.flatMap(Readiness, (readiness) =>
-    Effect.zipRight(readiness.register("database.main", ping(main)), readiness.register("database.bg", ping(bg))))
+  Effect.flatMap(
+    Readiness,
+    (readiness) =>
+      Effect.zipRight(readiness.register("database.main", ping(main)), readiness.register("database.bg", ping(bg)))
+  )
 
 /** Both pools, each a readiness check, closed at shutdown. */
 export const layer = (options: Options): Layer.Layer<MainDb | BgDb, never, Readiness> =>

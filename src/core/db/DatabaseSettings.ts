@@ -1,6 +1,6 @@
 /** The database settings: `DATABASE_URL`, `DATABASE_BG_URL`, the pools' sizes and timeouts, the embedded folder. */
 import { Config, Duration, type Option, type Redacted } from "effect"
-import { atLeast, requiredInProd, secret, seconds } from "../config/ConfigReaders.js"
+import { atLeast, requiredInProd, seconds, secret } from "../config/ConfigReaders.js"
 import type { AppEnv } from "../config/ConfigSource.js"
 
 export interface DatabaseSettings {

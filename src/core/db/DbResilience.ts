@@ -274,7 +274,9 @@ export const withTransientRetry: {
         )
         : report(operation, error, 1, true).pipe(
           // The schedule's first step always continues (recurs(1)); it sleeps the jittered delay.
-          Effect.zipRight(Effect.ignore(Effect.flatMap(Schedule.driver(transientRetry), (driver) => driver.next(error)))),
+          Effect.zipRight(
+            Effect.ignore(Effect.flatMap(Schedule.driver(transientRetry), (driver) => driver.next(error)))
+          ),
           Effect.zipRight(attempt),
           Effect.tapError((again) => report(operation, again, 2, false))
         ))

@@ -22,7 +22,8 @@ export const defaultDirectory: string = fileURLToPath(new URL("../../../migratio
 
 const migrationFile = /^(\d+)_([^.]+)\.sql$/
 
-const importError = (message: string, cause: unknown) => new Migrator.MigrationError({ reason: "import-error", message, cause })
+const importError = (message: string, cause: unknown) =>
+  new Migrator.MigrationError({ reason: "import-error", message, cause })
 
 /** Each file is one migration; its text is sent as one simple-protocol query, so it may hold many statements. */
 export const fromDirectory = (directory: string): Migrator.Loader =>
@@ -84,7 +85,11 @@ const serialised = <A, E, R>(table: string, migrate: Effect.Effect<A, E, R>) =>
 /** Applies the pending migrations; returns the ones applied as `[id, name]`. */
 export const run = (
   options: Options = {}
-): Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, Migrator.MigrationError | SqlError, SqlClient.SqlClient> =>
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> =>
   serialised(
     options.table ?? defaultTable,
     Migrator.make({})({

@@ -82,7 +82,7 @@ type QueryCallback = (error: Error | undefined, result: unknown) => void
  * A `pg` client that sets the statement timeout of each transaction it starts, remembers the error that broke it,
  * and knows whether it leads straight to a Postgres backend.
  */
-export class AppClient extends pg.Client {
+class AppClient extends pg.Client {
   // Set by `pg` itself; declared here to read them.
   declare readonly activeQuery: unknown
   declare readonly processID: number | null
@@ -111,7 +111,9 @@ export class AppClient extends pg.Client {
     this.session = {
       // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
       preludeFor: (text) =>
-        prelude !== undefined && this.transactionStatus === "I" && StatementTimeout.acceptsPrelude(text) ? prelude : undefined
+        prelude !== undefined && this.transactionStatus === "I" && StatementTimeout.acceptsPrelude(text)
+          ? prelude
+          : undefined
     }
     // Registered before pg's own listener, which sends the next query: the status is known by then.
     this.connection.on("readyForQuery", (message: { readonly status?: string }) => {
@@ -152,7 +154,10 @@ export class AppClient extends pg.Client {
    * the cancel has reached the server, or at once when nothing was sent.
    */
   cancelStatement(): Promise<void> {
-    if (!this.cancellable || !this.direct || this.activeQuery == null || this.processID === null || this.secretKey === null) {
+    if (
+      !this.cancellable || !this.direct || this.activeQuery == null || this.processID === null ||
+      this.secretKey === null
+    ) {
       return Promise.resolve()
     }
     this.unusable ??= new Error("Statement cancelled by its caller")
@@ -213,7 +218,9 @@ class AppPool extends pg.Pool {
       if (client instanceof AppClient && client.processID !== null) this.byProcessId.set(client.processID, client)
     })
     this.on("remove", (client) => {
-      if (client instanceof AppClient && client.processID !== null && this.byProcessId.get(client.processID) === client) {
+      if (
+        client instanceof AppClient && client.processID !== null && this.byProcessId.get(client.processID) === client
+      ) {
         this.byProcessId.delete(client.processID)
       }
     })
@@ -252,7 +259,8 @@ class AppPool extends pg.Pool {
 }
 
 const guardRelease = (client: pg.PoolClient, done: (release?: any) => void): (release?: any) => void => {
-  client.release = (error?: Error | boolean) => done(error || (client instanceof AppClient ? client.unusable : undefined))
+  client.release = (error?: Error | boolean) =>
+    done(error || (client instanceof AppClient ? client.unusable : undefined))
   return client.release
 }
 

@@ -142,10 +142,25 @@ export const all = [
 ] as const
 
 const byStatus = new Map<number, (typeof all)[number]>(
-  [BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, RequestTimeout, Conflict, PayloadTooLarge,
-    ExpectationFailed, Validation, RateLimit, HeadersTooLarge, Internal, ExternalService, ServiceUnavailable].map((
-      cls
-    ) => [cls.status, cls])
+  [
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    Conflict,
+    PayloadTooLarge,
+    ExpectationFailed,
+    Validation,
+    RateLimit,
+    HeadersTooLarge,
+    Internal,
+    ExternalService,
+    ServiceUnavailable
+  ].map((
+    cls
+  ) => [cls.status, cls])
 )
 
 /** The general error for a bare status (a framework error that carries nothing else); unknown statuses are 500. */

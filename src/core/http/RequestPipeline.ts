@@ -6,21 +6,21 @@
  * `Content-Length` is refused here before the app runs; a body that grows past it while it is read fails the read
  * with `BodyTooLarge`, answered here too.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Context, Effect, type Fiber, FiberRef, HashSet, LogLevel, Option } from "effect"
 import type * as Http from "node:http"
-import * as ApiContract from "./ApiContract.js"
 import * as ApiError from "../errors/ApiError.js"
 import * as Logging from "../runtime/Logging.js"
-import { requestTimeoutFiberId, responseTimeoutFiberId } from "./node/NodeHttpAdapter.js"
-import { BodyTooLarge, JsonTooDeep } from "./node/Exchange.js"
 import * as RequestId from "../runtime/RequestId.js"
+import * as ApiContract from "./ApiContract.js"
+import { BodyTooLarge, JsonTooDeep } from "./node/Exchange.js"
+import { requestTimeoutFiberId, responseTimeoutFiberId } from "./node/NodeHttpAdapter.js"
 
 export interface Options {
   readonly corsOrigins: ReadonlyArray<string>
@@ -39,7 +39,9 @@ const envelopeResponse = ApiError.toResponse
 
 /** The answer to a request whose body could not be read or parsed (whether it surfaced as a failure or a defect). */
 const bodyError = (error: unknown): HttpServerResponse.HttpServerResponse | undefined => {
-  if (!HttpServerError.isServerError(error) || error._tag !== "RequestError" || error.reason !== "Decode") return undefined
+  if (!HttpServerError.isServerError(error) || error._tag !== "RequestError" || error.reason !== "Decode") {
+    return undefined
+  }
   const cause = error.cause
   if (cause instanceof BodyTooLarge) return tooLarge()
   if (cause instanceof JsonTooDeep) return envelopeResponse(new ApiError.BadRequest({ message: cause.message }))
@@ -88,7 +90,9 @@ const responseForCause = (
     if (ApiError.isApiError(error)) return Effect.succeed(envelopeResponse(error))
     if (ApiError.isConvertible(error)) return Effect.succeed(envelopeResponse(error[ApiError.ToApiError]()))
     if (error instanceof HttpApiDecodeError) {
-      return Effect.succeed(envelopeResponse(new ApiError.Validation({ details: ApiContract.validationDetails(error) })))
+      return Effect.succeed(
+        envelopeResponse(new ApiError.Validation({ details: ApiContract.validationDetails(error) }))
+      )
     }
     const refusedBody = bodyError(error)
     if (refusedBody !== undefined) return Effect.succeed(refusedBody)
@@ -114,8 +118,12 @@ const responseForCause = (
   // Only interruption is left: the client went away (nobody to answer), the request ran out of time, or the server
   // is stopping.
   const interruptors = Cause.interruptors(cause)
-  if (HashSet.has(interruptors, HttpServerError.clientAbortFiberId)) return Effect.succeed(HttpServerResponse.empty({ status: 499 }))
-  if (HashSet.has(interruptors, requestTimeoutFiberId)) return Effect.succeed(envelopeResponse(new ApiError.RequestTimeout()))
+  if (HashSet.has(interruptors, HttpServerError.clientAbortFiberId)) {
+    return Effect.succeed(HttpServerResponse.empty({ status: 499 }))
+  }
+  if (HashSet.has(interruptors, requestTimeoutFiberId)) {
+    return Effect.succeed(envelopeResponse(new ApiError.RequestTimeout()))
+  }
   if (HashSet.has(interruptors, responseTimeoutFiberId)) {
     return Effect.succeed(envelopeResponse(new ApiError.ServiceUnavailable({ message: "The request took too long" })))
   }
@@ -132,7 +140,10 @@ const unexpected = (fiber: Fiber.RuntimeFiber<unknown, unknown>, cause: Cause.Ca
 const tooLarge = () => envelopeResponse(new ApiError.PayloadTooLarge())
 
 /** Whether the request's `Content-Length` is over the request's `MaxBodySize`. */
-const announcedTooLarge = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpServerRequest.HttpServerRequest) => {
+const announcedTooLarge = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  request: HttpServerRequest.HttpServerRequest
+) => {
   const max = Context.get(fiber.currentContext, HttpIncomingMessage.MaxBodySize)
   return Option.isSome(max) && Number(request.headers["content-length"] ?? 0) > Number(max.value)
 }
@@ -155,7 +166,8 @@ export const make = (options: Options) => {
     return headers
   }
 
-  const corsHeaderList = (origin: string): ReadonlyArray<readonly [string, string]> => Object.entries(corsHeaders(origin))
+  const corsHeaderList = (origin: string): ReadonlyArray<readonly [string, string]> =>
+    Object.entries(corsHeaders(origin))
 
   const preflight = (origin: string, request: HttpServerRequest.HttpServerRequest) => {
     if (!isAllowedOrigin(origin)) {
@@ -206,7 +218,9 @@ export const make = (options: Options) => {
       let handled: App<never, R>
       if (refused !== undefined) {
         handled = Effect.suspend(() => finish(envelopeResponse(refused)))
-      } else if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"]) {
+      } else if (
+        origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"]
+      ) {
         handled = Effect.suspend(() => finish(preflight(origin, request)))
       } else if (announcedTooLarge(fiber, request)) {
         handled = Effect.suspend(() => finish(tooLarge()))

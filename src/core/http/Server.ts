@@ -2,6 +2,7 @@
  * The HTTP server: listens, serves a router through the request pipeline, and on shutdown stops accepting, lets
  * in-flight requests finish within a grace period, then lets the other layers close.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -9,7 +10,6 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Duration, Effect, Layer, Option, Runtime, Schedule } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
@@ -17,9 +17,9 @@ import type { Duplex } from "node:stream"
 import * as ApiError from "../errors/ApiError.js"
 import { Lifecycle } from "../runtime/Lifecycle.js"
 import * as Logging from "../runtime/Logging.js"
-import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
-import { MaxJsonDepth } from "./node/Exchange.js"
 import * as RequestId from "../runtime/RequestId.js"
+import { MaxJsonDepth } from "./node/Exchange.js"
+import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
 import * as RequestPipeline from "./RequestPipeline.js"
 import type { CorsSettings, ServerSettings } from "./ServerSettings.js"
 
@@ -136,7 +136,9 @@ const limitConnections = (server: Http.Server, max: number) =>
       if (loggedAt !== undefined && now - loggedAt < 10_000) return
       loggedAt = now
       Runtime.runFork(runtime)(
-        Effect.logWarning(Logging.fields("Connection limit reached: new connections refused", { max_connections: max, refused }))
+        Effect.logWarning(
+          Logging.fields("Connection limit reached: new connections refused", { max_connections: max, refused })
+        )
       )
       refused = 0
     })

@@ -2,18 +2,7 @@
  * Structured logging: pretty lines for a terminal or JSON lines for machines, each carrying the request id. Whatever
  * a line holds, control characters in it are escaped, so logged input can neither forge lines nor drive a terminal.
  */
-import {
-  Cause,
-  type Fiber,
-  FiberRef,
-  FiberRefs,
-  HashSet,
-  Inspectable,
-  Layer,
-  List,
-  Logger,
-  LogLevel
-} from "effect"
+import { Cause, type Fiber, FiberRef, FiberRefs, HashSet, Inspectable, Layer, List, Logger, LogLevel } from "effect"
 import * as Fs from "node:fs"
 import type { LogFormat, LoggingSettings } from "./LoggingSettings.js"
 import { currentRequestId } from "./RequestId.js"
@@ -90,9 +79,13 @@ const messageText = (message: unknown): { text: string; extra: Readonly<Record<s
 export const truncate = (text: string, max: number): string =>
   text.length <= max ? text : `${text.slice(0, max)}...[${text.length - max} more characters]`
 
-// C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional formatting characters.
+// C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional formatting characters: matching
+// control characters is the point of these two.
+/* eslint-disable no-control-regex */
 const controls = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
-const controlsButNewline = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const controlsButNewline =
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+/* eslint-enable no-control-regex */
 const namedEscapes: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
 const escapeOne = (c: string) => namedEscapes[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
 
@@ -129,7 +122,7 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
       const record: Record<string, unknown> = { time: date.toISOString(), level: logLevel.label, message: text }
       if (requestId !== "") record.request_id = requestId
       for (const [key, value] of annotations) record[key] = Inspectable.toJSON(value)
-      if (extra !== undefined) for (const key in extra) record[key] = Inspectable.toJSON(extra[key])
+      if (extra !== undefined) { for (const key in extra) record[key] = Inspectable.toJSON(extra[key]) }
       if (!List.isNil(spans)) {
         const now = date.getTime()
         for (const span of spans) record[`span.${span.label}_ms`] = now - span.startTime
@@ -147,7 +140,7 @@ export const make = (options: LoggerOptions): Logger.Logger<unknown, void> => {
     line += ` ${escapeControls(text)}`
     const pairs: Array<string> = []
     for (const [key, value] of annotations) pairs.push(`${key}=${scalar(value)}`)
-    if (extra !== undefined) for (const key in extra) pairs.push(`${key}=${scalar(extra[key])}`)
+    if (extra !== undefined) { for (const key in extra) pairs.push(`${key}=${scalar(extra[key])}`) }
     if (pairs.length > 0) line += colour ? ` ${dim}${pairs.join(" ")}${reset}` : ` ${pairs.join(" ")}`
     if (causeText !== undefined) line += `\n${causeLines(causeText)}`
     sink(line)

@@ -34,7 +34,9 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
     parts.push(
       error instanceof Error
         ? `${error.name}: ${error.message}`
-        : typeof error === "string" ? error : Inspectable.format(error)
+        : typeof error === "string"
+        ? error
+        : Inspectable.format(error)
     )
     error = error instanceof Error ? error.cause : undefined
   }
@@ -48,7 +50,10 @@ const runOne = (check: Check, timeout: Duration.Duration): Effect.Effect<CheckRe
     Effect.catchAllCause((cause) => {
       const timedOut = cause._tag === "Fail" && cause.error === "timeout"
       return Effect.logWarning(
-        Logging.fields("Readiness check failed", { check: check.name, error: timedOut ? "timeout" : failureText(cause) })
+        Logging.fields("Readiness check failed", {
+          check: check.name,
+          error: timedOut ? "timeout" : failureText(cause)
+        })
       ).pipe(
         Effect.as<CheckResult>({ name: check.name, status: "failed", error: timedOut ? "timeout" : "unavailable" })
       )
@@ -75,5 +80,6 @@ export const make = (options: { readonly timeout?: Duration.DurationInput } = {}
     })
   })
 
-export const layer = (options?: { readonly timeout?: Duration.DurationInput }): Layer.Layer<Readiness, never, Lifecycle> =>
-  Layer.effect(Readiness, make(options))
+export const layer = (
+  options?: { readonly timeout?: Duration.DurationInput }
+): Layer.Layer<Readiness, never, Lifecycle> => Layer.effect(Readiness, make(options))

@@ -13,7 +13,11 @@ const timeOfDay = /\d{2}:\d{2}/
  * the text is not a date.
  */
 export const makeTzAware = (value: Date | string): Option.Option<Date> => {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? Option.none() : Option.some(new Date(value.getTime()))
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime())
+      ? Option.none()
+      : Option.some(new Date(value.getTime()))
+  }
   const trimmed = value.trim().replace(/^(\d{4}-\d{2}-\d{2}) /, "$1T")
   const naive = timeOfDay.test(trimmed) && !zoneSuffix.test(trimmed)
   const parsed = new Date(naive ? `${trimmed}Z` : trimmed)

@@ -124,14 +124,17 @@ describe("AppConfig", () => {
       ])
       assert.notInclude(found.join("\n"), "dev-secret-key-change-me")
 
-      const prod = yield* load({ ".env.prod": "PUBLIC_API_URL=https://api.example\nPUBLIC_APP_URL=https://example\n" }, {
-        APP_ENV: "prod",
-        SECRET_KEY: "a-real-production-secret-of-plenty-of-characters",
-        DATABASE_URL: "postgres://app@db.internal/app",
-        SUPABASE_URL: "https://project.supabase.co",
-        SUPABASE_ANON_KEY: "anon",
-        SUPABASE_SERVICE_ROLE_KEY: "service"
-      })
+      const prod = yield* load(
+        { ".env.prod": "PUBLIC_API_URL=https://api.example\nPUBLIC_APP_URL=https://example\n" },
+        {
+          APP_ENV: "prod",
+          SECRET_KEY: "a-real-production-secret-of-plenty-of-characters",
+          DATABASE_URL: "postgres://app@db.internal/app",
+          SUPABASE_URL: "https://project.supabase.co",
+          SUPABASE_ANON_KEY: "anon",
+          SUPABASE_SERVICE_ROLE_KEY: "service"
+        }
+      )
       assert.strictEqual(prod.core.env, "prod")
       assert.strictEqual(prod.publicUrls.api, "https://api.example")
     }))
@@ -142,17 +145,24 @@ describe("AppConfig", () => {
       assert.isTrue(Exit.isFailure(exit))
     }))
 
-  it.live("the server refuses to start on bad settings: exit code 1 and one message naming each variable", () =>
-    Effect.async<{ code: number | null; stderr: string }>((resume) => {
-      execFile(
-        process.execPath,
-        ["--import", "tsx", "src/main.ts"],
-        { env: { PATH: process.env.PATH, APP_ENV: "test", PORT: "-1", LOG_LEVEL: "chatty", SECRET_KEY: "" }, timeout: 30_000 },
-        (error, _stdout, stderr) => resume(Effect.succeed({ code: error ? (error.code as number) : 0, stderr }))
-      )
-    }).pipe(Effect.map(({ code, stderr }) => {
-      assert.strictEqual(code, 1)
-      assert.match(stderr, /Invalid configuration/)
-      for (const name of ["PORT", "LOG_LEVEL", "SECRET_KEY"]) assert.match(stderr, new RegExp(`- ${name} is`))
-    })), 40_000)
+  it.live(
+    "the server refuses to start on bad settings: exit code 1 and one message naming each variable",
+    () =>
+      Effect.async<{ code: number | null; stderr: string }>((resume) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "src/main.ts"],
+          {
+            env: { PATH: process.env.PATH, APP_ENV: "test", PORT: "-1", LOG_LEVEL: "chatty", SECRET_KEY: "" },
+            timeout: 30_000
+          },
+          (error, _stdout, stderr) => resume(Effect.succeed({ code: error ? (error.code as number) : 0, stderr }))
+        )
+      }).pipe(Effect.map(({ code, stderr }) => {
+        assert.strictEqual(code, 1)
+        assert.match(stderr, /Invalid configuration/)
+        for (const name of ["PORT", "LOG_LEVEL", "SECRET_KEY"]) assert.match(stderr, new RegExp(`- ${name} is`))
+      })),
+    40_000
+  )
 })

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import {
   Cause,
@@ -14,10 +13,11 @@ import {
   Redacted,
   TestClock
 } from "effect"
-import * as ApiError from "../../../src/core/errors/ApiError.js"
+import { randomUUID } from "node:crypto"
 import * as Auth from "../../../src/core/auth/Auth.js"
 import * as AuthSettings from "../../../src/core/auth/AuthSettings.js"
 import * as HttpClients from "../../../src/core/clients/HttpClients.js"
+import * as ApiError from "../../../src/core/errors/ApiError.js"
 import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"
 import * as Readiness from "../../../src/core/runtime/Readiness.js"
 import type { SignTokenOptions, SupabaseStandInServer } from "../../../src/dev/SupabaseStandIn.js"
@@ -40,7 +40,10 @@ const refusal = (effect: Effect.Effect<unknown, Auth.AuthError>) =>
   Effect.flatMap(Effect.exit(effect), (exit) => {
     assert.isTrue(Exit.isFailure(exit), "expected the token to be refused")
     const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-    assert.isTrue(Option.isSome(failure), Exit.isFailure(exit) ? `not a typed failure: ${Cause.pretty(exit.cause)}` : "")
+    assert.isTrue(
+      Option.isSome(failure),
+      Exit.isFailure(exit) ? `not a typed failure: ${Cause.pretty(exit.cause)}` : ""
+    )
     const error = Option.getOrThrow(failure)
     return Effect.succeed({ error, reason: error.reason._tag, response: ApiError.render(error[ApiError.ToApiError]()) })
   })
@@ -97,7 +100,9 @@ describe("Auth", () => {
         assert.strictEqual(response.body.error.code, "UNAUTHORIZED")
         assert.strictEqual(response.headers["www-authenticate"], "Bearer")
       }
-      const undecided = corpus.filter((attack) => attack.local.some((r) => r === "UnknownKey" || r === "LegacyUnverifiable"))
+      const undecided = corpus.filter((attack) =>
+        attack.local.some((r) => r === "UnknownKey" || r === "LegacyUnverifiable")
+      )
       assert.strictEqual(server.counts.user, undecided.length)
       const missing = yield* refusal(auth.verifyToken(""))
       assert.strictEqual(missing.response.status, 401)
@@ -146,7 +151,9 @@ describe("Auth", () => {
       const { auth, server, user } = yield* setup()
       yield* warm(server, auth, user.id)
       const token = yield* rotatedToken(server, user.id)
-      const results = yield* Effect.forEach(Array.from({ length: 10 }), () => auth.verifyToken(token), { concurrency: "unbounded" })
+      const results = yield* Effect.forEach(Array.from({ length: 10 }), () => auth.verifyToken(token), {
+        concurrency: "unbounded"
+      })
       assert.isTrue(results.every((r) => r.sub === user.id))
       assert.strictEqual(server.counts.user, 1)
     }).pipe(Effect.provide(clients)))
@@ -177,7 +184,10 @@ describe("Auth", () => {
         reasons.push(reason)
       }
       assert.strictEqual(server.counts.user, 3)
-      assert.deepStrictEqual(reasons, [...Array(3).fill("RejectedByProvider"), ...Array(7).fill("IntrospectionBudgetExhausted")])
+      assert.deepStrictEqual(reasons, [
+        ...Array(3).fill("RejectedByProvider"),
+        ...Array(7).fill("IntrospectionBudgetExhausted")
+      ])
       yield* TestClock.adjust(Duration.seconds(59))
       yield* refusal(auth.verifyToken(yield* Effect.promise(() => server.unknownKeyToken({ user: user.id }))))
       assert.strictEqual(server.counts.user, 3)
@@ -193,7 +203,10 @@ describe("Auth", () => {
       const { auth, server } = yield* setup({ verifier: { refreshCooldown: Duration.zero } }, {}, "live")
       const now = yield* nowSeconds
       const payload = validClaims(server, now)
-      const flood = Array.from({ length: 10_000 }, () => craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, payload))
+      const flood = Array.from(
+        { length: 10_000 },
+        () => craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, payload)
+      )
       const statuses = yield* Effect.forEach(
         flood,
         (token) => Effect.map(refusal(auth.verifyToken(token)), ({ response }) => response.status),
@@ -307,7 +320,13 @@ describe("Auth", () => {
         yield* Effect.promise(() => server.setFailure({ _tag: "Refuse" }))
         assert.strictEqual((yield* auth.verifyToken(cached)).sub, user.id)
         assert.strictEqual((yield* auth.verifyToken(yield* sign(server, { user: user.id }))).sub, user.id)
-        for (const garbage of ["garbage", "a.b.c", yield* sign(server, { user: user.id, iat: (yield* nowSeconds) - 7200, expiresIn: 60 })]) {
+        for (
+          const garbage of [
+            "garbage",
+            "a.b.c",
+            yield* sign(server, { user: user.id, iat: (yield* nowSeconds) - 7200, expiresIn: 60 })
+          ]
+        ) {
           assert.strictEqual((yield* refusal(auth.verifyToken(garbage))).response.status, 401)
         }
         // Past the key set's max-age the last good set still serves (stale window).
@@ -395,19 +414,31 @@ describe("Auth", () => {
   describe("public face", () => {
     it("maps every reason to 401, or 503 with Retry-After when the provider could not be asked", () => {
       const face = (reason: Auth.AuthReason) => ApiError.render(new Auth.AuthError({ reason })[ApiError.ToApiError]())
-      assert.deepStrictEqual(face(Auth.ProviderReason.ProviderUnreachable({ detail: "timeout" })).headers, { "retry-after": "5" })
+      assert.deepStrictEqual(face(Auth.ProviderReason.ProviderUnreachable({ detail: "timeout" })).headers, {
+        "retry-after": "5"
+      })
       assert.strictEqual(face(Auth.ProviderReason.ProviderUnreachable({ detail: "timeout" })).status, 503)
-      assert.deepStrictEqual(face(Auth.ProviderReason.ProviderRateLimited({ retryAfterSeconds: 12 })).headers, { "retry-after": "12" })
-      for (const reason of [
-        Auth.ProviderReason.RejectedByProvider({ detail: "status 403 bad_jwt", aboutToken: true }),
-        Auth.ProviderReason.IntrospectionBudgetExhausted()
-      ]) {
+      assert.deepStrictEqual(face(Auth.ProviderReason.ProviderRateLimited({ retryAfterSeconds: 12 })).headers, {
+        "retry-after": "12"
+      })
+      for (
+        const reason of [
+          Auth.ProviderReason.RejectedByProvider({ detail: "status 403 bad_jwt", aboutToken: true }),
+          Auth.ProviderReason.IntrospectionBudgetExhausted()
+        ]
+      ) {
         assert.strictEqual(face(reason).status, 401)
-        assert.deepStrictEqual(face(reason).body, { error: { code: "UNAUTHORIZED", message: "Invalid or expired token" } })
+        assert.deepStrictEqual(face(reason).body, {
+          error: { code: "UNAUTHORIZED", message: "Invalid or expired token" }
+        })
       }
       const expired = new Auth.AuthError({ reason: { _tag: "Expired" } })
       assert.strictEqual(expired.status, 401)
-      assert.strictEqual(ApiError.render(ApiError.isConvertible(expired) ? expired[ApiError.ToApiError]() : new ApiError.Internal()).status, 401)
+      assert.strictEqual(
+        ApiError.render(ApiError.isConvertible(expired) ? expired[ApiError.ToApiError]() : new ApiError.Internal())
+          .status,
+        401
+      )
     })
   })
 
@@ -455,8 +486,19 @@ describe("Auth", () => {
 
     it.effect("layerFromSettings without SUPABASE_URL is a config error naming it", () =>
       Effect.gen(function*() {
-        const settings = { ...supabaseFor({ url: "http://127.0.0.1:9", anonKey: "a", serviceRoleKey: "s" }), url: Option.none() }
-        const exit = yield* Effect.exit(Layer.build(Auth.layerFromSettings(settings, Auth.defaults).pipe(Layer.provide(clients), Layer.provide(Readiness.layer()), Layer.provide(Lifecycle.layer))).pipe(Effect.scoped))
+        const settings = {
+          ...supabaseFor({ url: "http://127.0.0.1:9", anonKey: "a", serviceRoleKey: "s" }),
+          url: Option.none()
+        }
+        const exit = yield* Effect.exit(
+          Layer.build(
+            Auth.layerFromSettings(settings, Auth.defaults).pipe(
+              Layer.provide(clients),
+              Layer.provide(Readiness.layer()),
+              Layer.provide(Lifecycle.layer)
+            )
+          ).pipe(Effect.scoped)
+        )
         assert.isTrue(Exit.isFailure(exit))
         assert.include(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "", "SUPABASE_URL")
       }))
@@ -466,7 +508,12 @@ describe("Auth", () => {
         const read = (entries: Record<string, string>) =>
           Effect.withConfigProvider(AuthSettings.config, ConfigProvider.fromMap(new Map(Object.entries(entries))))
         assert.deepStrictEqual(yield* read({}), Auth.defaults)
-        const custom = yield* read({ AUTH_NEGATIVE_CACHE_TTL: "10", AUTH_NEGATIVE_CACHE_MAX: "50", AUTH_INTROSPECTION_BUDGET: "5", JWKS_RELOAD_BUDGET: "2" })
+        const custom = yield* read({
+          AUTH_NEGATIVE_CACHE_TTL: "10",
+          AUTH_NEGATIVE_CACHE_MAX: "50",
+          AUTH_INTROSPECTION_BUDGET: "5",
+          JWKS_RELOAD_BUDGET: "2"
+        })
         assert.strictEqual(Duration.toSeconds(custom.negativeCacheTtl), 10)
         assert.strictEqual(custom.negativeCacheMax, 50)
         assert.strictEqual(custom.introspectionBudget, 5)
@@ -500,7 +547,19 @@ describe("Auth.bearerToken", () => {
   })
 
   it("refuses odd shapes of the scheme; a missing header is Missing", () => {
-    for (const header of ["Digest abc", "Token: abc", "Basic abc", "Bearer", "Bearer ", "Bearerabc", "Bearer\tabc", "Bearer a b", "Bearer a=b"]) {
+    for (
+      const header of [
+        "Digest abc",
+        "Token: abc",
+        "Basic abc",
+        "Bearer",
+        "Bearer ",
+        "Bearerabc",
+        "Bearer\tabc",
+        "Bearer a b",
+        "Bearer a=b"
+      ]
+    ) {
       const refused = Auth.bearerToken(header)
       assert.isTrue(Either.isLeft(refused) && refused.left._tag === "Malformed", JSON.stringify(header))
     }

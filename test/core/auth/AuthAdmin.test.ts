@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Redacted } from "effect"
-import * as ApiError from "../../../src/core/errors/ApiError.js"
+import { randomUUID } from "node:crypto"
 import * as AuthAdmin from "../../../src/core/auth/AuthAdmin.js"
+import * as ApiError from "../../../src/core/errors/ApiError.js"
 import type { SupabaseStandInServer } from "../../../src/dev/SupabaseStandIn.js"
 import { clients, memoryLogger, standIn } from "../../support/AuthFixtures.js"
 
@@ -44,7 +44,10 @@ describe("AuthAdmin", () => {
       assert.strictEqual(request?.headers["apikey"], server.serviceRoleKey)
 
       assert.strictEqual((yield* admin.getUser(created.id)).email, "new.user@example.com")
-      const updated = yield* admin.updateUser(created.id, { user_metadata: { name: "Renamed" }, app_metadata: { role: null } })
+      const updated = yield* admin.updateUser(created.id, {
+        user_metadata: { name: "Renamed" },
+        app_metadata: { role: null }
+      })
       assert.strictEqual(updated.user_metadata["name"], "Renamed")
       assert.isUndefined(updated.app_metadata["role"])
       yield* admin.deleteUser(created.id)
@@ -63,14 +66,22 @@ describe("AuthAdmin", () => {
       assert.strictEqual(users.length, 25)
       assert.strictEqual(new Set(users.map((u) => u.id)).size, 25)
       assert.strictEqual(server.counts.admin, 3)
-      assert.deepStrictEqual(server.requests.map((r) => r.query), ["?page=1&per_page=10", "?page=2&per_page=10", "?page=3&per_page=10"])
+      assert.deepStrictEqual(server.requests.map((r) => r.query), [
+        "?page=1&per_page=10",
+        "?page=2&per_page=10",
+        "?page=3&per_page=10"
+      ])
       const page = yield* admin.listUsersPage({ page: 2, perPage: 10 })
       assert.strictEqual(page.users.length, 10)
       assert.strictEqual(page.total, 25)
       assert.strictEqual(page.nextPage, 3)
       assert.isUndefined((yield* admin.listUsersPage({ page: 3, perPage: 10 })).nextPage)
       // A provider that keeps paging past the guard is an upstream failure, not a silently cut list.
-      const guarded = yield* AuthAdmin.make({ url: server.url, serviceRoleKey: Option.some(Redacted.make(server.serviceRoleKey)), maxPages: 2 })
+      const guarded = yield* AuthAdmin.make({
+        url: server.url,
+        serviceRoleKey: Option.some(Redacted.make(server.serviceRoleKey)),
+        maxPages: 2
+      })
       const cut = yield* failureOf(guarded.listUsers({ perPage: 10 }))
       assert.strictEqual(cut.response.status, 502)
       // Exactly one full page: no empty extra request.
@@ -83,7 +94,9 @@ describe("AuthAdmin", () => {
 
   it("reads the next page from a Link header", () => {
     assert.strictEqual(
-      AuthAdmin.nextPageOf(`</admin/users?page=3&per_page=50>; rel="next", </admin/users?page=9&per_page=50>; rel="last"`),
+      AuthAdmin.nextPageOf(
+        `</admin/users?page=3&per_page=50>; rel="next", </admin/users?page=9&per_page=50>; rel="last"`
+      ),
       3
     )
     assert.isUndefined(AuthAdmin.nextPageOf(`</admin/users?page=9&per_page=50>; rel="last"`))
@@ -95,7 +108,11 @@ describe("AuthAdmin", () => {
     Effect.gen(function*() {
       const { admin, server } = yield* setup
       const user = server.createUser({ email: "link@example.com", password: "secret-123" })
-      const link = yield* admin.generateLink({ type: "magiclink", email: "link@example.com", redirect_to: "http://localhost:3000/welcome" })
+      const link = yield* admin.generateLink({
+        type: "magiclink",
+        email: "link@example.com",
+        redirect_to: "http://localhost:3000/welcome"
+      })
       assert.strictEqual(link.user.id, user.id)
       assert.include(link.properties.action_link, `${server.issuer}/verify?`)
       assert.strictEqual(link.properties.verification_type, "magiclink")
@@ -138,7 +155,9 @@ describe("AuthAdmin", () => {
   it.scoped("a request too large or too deep for the provider is the caller's mistake (422, 400), never an outage", () =>
     Effect.gen(function*() {
       const { admin, server } = yield* setup
-      const big = yield* failureOf(admin.createUser({ email: "big@example.com", user_metadata: { a: "x".repeat(1100 * 1024) } }))
+      const big = yield* failureOf(
+        admin.createUser({ email: "big@example.com", user_metadata: { a: "x".repeat(1100 * 1024) } })
+      )
       assert.strictEqual(big.response.status, 422)
       assert.strictEqual(big.response.body.error.code, "VALIDATION_ERROR")
       yield* Effect.promise(() => server.setFailure({ _tag: "Status", status: 413 }, "admin"))

@@ -1,9 +1,9 @@
 /** The small guards behind the auth layers: token cache, rate budget, shared in-flight work. */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, FastCheck as fc, Fiber } from "effect"
+import { digest, TokenCache } from "../../../src/core/auth/TokenCache.js"
 import { RateBudget } from "../../../src/core/runtime/RateBudget.js"
 import * as SingleFlight from "../../../src/core/runtime/SingleFlight.js"
-import { digest, TokenCache } from "../../../src/core/auth/TokenCache.js"
 
 describe("TokenCache", () => {
   const operations = fc.array(
@@ -16,7 +16,10 @@ describe("TokenCache", () => {
     { maxLength: 300 }
   )
 
-  it.prop("never holds more than its maximum, never answers with an expired entry", [operations, fc.integer({ min: 0, max: 12 })], ([ops, max]) => {
+  it.prop("never holds more than its maximum, never answers with an expired entry", [
+    operations,
+    fc.integer({ min: 0, max: 12 })
+  ], ([ops, max]) => {
     const cache = new TokenCache<number>(max)
     const expiries = new Map<string, number>()
     let now = 0

@@ -1,11 +1,11 @@
-import { createHmac, randomUUID } from "node:crypto"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Duration, Effect, Exit, FastCheck as fc, Option, Redacted, TestClock } from "effect"
+import { createHmac, randomUUID } from "node:crypto"
 import * as AuthSettings from "../../../src/core/auth/AuthSettings.js"
 import * as Jwks from "../../../src/core/auth/Jwks.js"
 import {
-  startSupabaseStandIn,
   type SignTokenOptions,
+  startSupabaseStandIn,
   type SupabaseStandInServer
 } from "../../../src/dev/SupabaseStandIn.js"
 import {
@@ -53,7 +53,11 @@ describe("JwksVerifier", () => {
       for (const alg of ["ES256", "RS256", "EdDSA"] as const) {
         const { server } = yield* setup({ alg })
         const verifier = yield* Jwks.make(verifierOptions(server))
-        const admin = server.createUser({ email: "admin@example.com", password: "secret-123", appMetadata: { role: "admin" } })
+        const admin = server.createUser({
+          email: "admin@example.com",
+          password: "secret-123",
+          appMetadata: { role: "admin" }
+        })
         const { payload, token } = yield* Effect.promise(() => server.signTokenDetailed({ user: admin.id }))
         const user = yield* verifier.verify(token)
         assert.strictEqual(user.sub, admin.id)
@@ -144,7 +148,10 @@ describe("JwksVerifier", () => {
       // An EdDSA header on the RSA key's kid: that key does not do that algorithm.
       const both = yield* Jwks.make(verifierOptions(server, { algorithms: ["RS256", "EdDSA"] }))
       const confused = yield* Effect.promise(() =>
-        server.signRaw({ alg: "EdDSA", kid: server.activeKid, typ: "JWT" }, validClaims(server, Math.floor(Date.now() / 1000)))
+        server.signRaw(
+          { alg: "EdDSA", kid: server.activeKid, typ: "JWT" },
+          validClaims(server, Math.floor(Date.now() / 1000))
+        )
       )
       assert.strictEqual(yield* reasonOf(both.verify(confused)), "AlgorithmNotAllowed")
     }).pipe(Effect.provide(clients)))
@@ -229,12 +236,21 @@ describe("JwksVerifier", () => {
         const next = yield* Effect.promise(() => server.addStandbyKey())
         yield* Effect.promise(() => server.activateKey(next))
         const verifier = yield* Jwks.make(verifierOptions(server))
-        assert.strictEqual(yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))), "accepted")
+        assert.strictEqual(
+          yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))),
+          "accepted"
+        )
         yield* Effect.promise(() => server.revokeKey(old))
         // Until the set expires, the revocation is not known here (the provider's own max-age).
-        assert.strictEqual(yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))), "accepted")
+        assert.strictEqual(
+          yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))),
+          "accepted"
+        )
         yield* TestClock.adjust(Duration.seconds(601))
-        assert.strictEqual(yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))), "UnknownKey")
+        assert.strictEqual(
+          yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id, kid: old }))),
+          "UnknownKey"
+        )
         assert.strictEqual(yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id }))), "accepted")
         assert.strictEqual(server.counts.jwks, 2)
       }).pipe(Effect.provide(clients)))
@@ -250,7 +266,9 @@ describe("JwksVerifier", () => {
         yield* Effect.promise(() => server.activateKey(next))
         yield* TestClock.adjust(Duration.seconds(31))
         const rotated = yield* Effect.forEach(Array.from({ length: 20 }), () => sign(server, { user: user.id }))
-        const reasons = yield* Effect.forEach(rotated, (token) => reasonOf(verifier.verify(token)), { concurrency: "unbounded" })
+        const reasons = yield* Effect.forEach(rotated, (token) => reasonOf(verifier.verify(token)), {
+          concurrency: "unbounded"
+        })
         assert.deepStrictEqual(new Set(reasons), new Set(["accepted"]))
         assert.strictEqual(server.counts.jwks, 2)
       }).pipe(Effect.provide(clients)))
@@ -259,14 +277,21 @@ describe("JwksVerifier", () => {
       Effect.gen(function*() {
         const { server } = yield* setup()
         const verifier = yield* Jwks.make(verifierOptions(server, { refreshCooldown: Duration.zero, reloadBudget: 3 }))
-        const randomKid = Effect.map(nowSeconds, (now) => craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, validClaims(server, now)))
-        for (let i = 0; i < 10; i++) assert.strictEqual(yield* reasonOf(verifier.verify(yield* randomKid)), "UnknownKey")
+        const randomKid = Effect.map(nowSeconds, (now) =>
+          craft({ alg: "ES256", kid: randomUUID(), typ: "JWT" }, validClaims(server, now)))
+        for (let i = 0; i < 10; i++) {
+          assert.strictEqual(yield* reasonOf(verifier.verify(yield* randomKid)), "UnknownKey")
+        }
         assert.strictEqual(server.counts.jwks, 3)
         yield* TestClock.adjust(Duration.seconds(59))
-        for (let i = 0; i < 10; i++) yield* reasonOf(verifier.verify(yield* randomKid))
+        for (let i = 0; i < 10; i++) {
+          yield* reasonOf(verifier.verify(yield* randomKid))
+        }
         assert.strictEqual(server.counts.jwks, 3)
         yield* TestClock.adjust(Duration.seconds(1))
-        for (let i = 0; i < 10; i++) yield* reasonOf(verifier.verify(yield* randomKid))
+        for (let i = 0; i < 10; i++) {
+          yield* reasonOf(verifier.verify(yield* randomKid))
+        }
         assert.strictEqual(server.counts.jwks, 6)
       }).pipe(Effect.provide(clients)))
 
@@ -329,7 +354,10 @@ describe("JwksVerifier", () => {
         yield* TestClock.adjust(Duration.seconds(30))
         // The key set is gone; the remembered token still passes, a new one cannot.
         assert.strictEqual(yield* reasonOf(verifier.verify(token)), "accepted")
-        assert.strictEqual(yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id }))), "KeySetUnavailable")
+        assert.strictEqual(
+          yield* reasonOf(verifier.verify(yield* sign(server, { user: user.id }))),
+          "KeySetUnavailable"
+        )
         yield* TestClock.adjust(Duration.seconds(30))
         assert.strictEqual(yield* reasonOf(verifier.verify(token)), "KeySetUnavailable")
       }).pipe(Effect.provide(clients)))
@@ -371,7 +399,9 @@ describe("JwksVerifier", () => {
         { weight: 6, arbitrary: valid.map((value) => ({ ok: true, value })) },
         { weight: 1, arbitrary: invalid.map((value) => ({ ok: false, value })) }
       )
-    const nonUuid = fc.string().filter((s) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s))
+    const nonUuid = fc.string().filter((s) =>
+      !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)
+    )
     const issuer = () => server.issuer
     // Offsets from now, with the edges of the tolerance drawn often.
     const offset = (min: number, max: number, edge: number) =>
@@ -396,7 +426,9 @@ describe("JwksVerifier", () => {
       aud: claim(
         fc.oneof(
           fc.constant("authenticated"),
-          fc.array(fc.string().filter((s) => s !== "authenticated"), { maxLength: 3 }).map((others) => [...others, "authenticated"].reverse())
+          fc.array(fc.string().filter((s) => s !== "authenticated"), { maxLength: 3 }).map((others) =>
+            [...others, "authenticated"].reverse()
+          )
         ),
         fc.oneof(
           fc.constant(absent),
@@ -407,25 +439,40 @@ describe("JwksVerifier", () => {
         )
       ),
       sub: claim(fc.uuid(), fc.oneof(fc.constant(absent), nonUuid, fc.integer())),
-      role: claim(fc.oneof(fc.constant("authenticated"), fc.string({ minLength: 1 })), fc.oneof(fc.constant(absent), fc.constant(""), fc.integer())),
+      role: claim(
+        fc.oneof(fc.constant("authenticated"), fc.string({ minLength: 1 })),
+        fc.oneof(fc.constant(absent), fc.constant(""), fc.integer())
+      ),
       session_id: claim(fc.uuid(), fc.oneof(fc.constant(absent), nonUuid, fc.integer())),
       app_metadata: claim(
-        fc.oneof(fc.constant(absent), fc.constant(null), fc.dictionary(fc.string(), fc.string()), fc.constant({ role: "admin" })),
+        fc.oneof(
+          fc.constant(absent),
+          fc.constant(null),
+          fc.dictionary(fc.string(), fc.string()),
+          fc.constant({ role: "admin" })
+        ),
         fc.oneof(fc.string(), fc.array(fc.integer()), fc.integer())
       )
     })
 
     const isAdminMetadata = (u: unknown) => typeof u === "object" && u !== null && "role" in u && u.role === "admin"
 
-    it.effect.prop("the verifier accepts a claim set exactly when every rule holds", { claims: claimSet, millis: fc.integer({ min: 0, max: 999 }) }, ({ claims, millis }) =>
+    it.effect.prop("the verifier accepts a claim set exactly when every rule holds", {
+      claims: claimSet,
+      millis: fc.integer({ min: 0, max: 999 })
+    }, ({ claims, millis }) =>
       Effect.gen(function*() {
         yield* TestClock.setTime(now * 1000 + millis)
         const payload: Record<string, unknown> = {}
         for (const [name, { value }] of Object.entries(claims)) {
           if (value === absent) continue
-          payload[name] = name === "iss" && typeof value === "string" ? value.replace(/issuer/i, (m) => m === "issuer" ? issuer() : issuer().toUpperCase()) : value
+          payload[name] = name === "iss" && typeof value === "string"
+            ? value.replace(/issuer/i, (m) => m === "issuer" ? issuer() : issuer().toUpperCase())
+            : value
         }
-        const token = yield* Effect.promise(() => server.signRaw({ alg: "ES256", kid: server.activeKid, typ: "JWT" }, payload))
+        const token = yield* Effect.promise(() =>
+          server.signRaw({ alg: "ES256", kid: server.activeKid, typ: "JWT" }, payload)
+        )
         const verifier = yield* Jwks.make(verifierOptions(server))
         const expected = Object.values(claims).every((c) => c.ok)
         const result = yield* Effect.either(verifier.verify(token))
@@ -486,15 +533,17 @@ describe("JwksVerifier", () => {
 
     it.effect("refuses symmetric or unknown algorithms and nonsensical limits", () =>
       Effect.gen(function*() {
-        for (const entries of [
-          { JWT_ALGORITHMS: "HS256" },
-          { JWT_ALGORITHMS: "ES256,none" },
-          { JWT_ALGORITHMS: " , " },
-          { JWKS_RELOAD_BUDGET: "0" },
-          { JWKS_CACHE_TTL: "0" },
-          { JWT_MAX_TOKEN_BYTES: "10" },
-          { TOKEN_CACHE_MAX: "-1" }
-        ]) {
+        for (
+          const entries of [
+            { JWT_ALGORITHMS: "HS256" },
+            { JWT_ALGORITHMS: "ES256,none" },
+            { JWT_ALGORITHMS: " , " },
+            { JWKS_RELOAD_BUDGET: "0" },
+            { JWKS_CACHE_TTL: "0" },
+            { JWT_MAX_TOKEN_BYTES: "10" },
+            { TOKEN_CACHE_MAX: "-1" }
+          ]
+        ) {
           const exit = yield* Effect.exit(read(entries))
           assert.isTrue(Exit.isFailure(exit), JSON.stringify(entries))
         }
@@ -513,7 +562,10 @@ describe("JwksVerifier", () => {
         const options = yield* Jwks.optionsFromSettings(supabase, Jwks.defaults)
         assert.strictEqual(options.jwksUrl, "https://project.supabase.co/auth/v1/.well-known/jwks.json")
         assert.strictEqual(options.issuer, "https://project.supabase.co/auth/v1")
-        const custom = yield* Jwks.optionsFromSettings({ ...supabase, issuer: Option.some("https://auth.example.com") }, Jwks.defaults)
+        const custom = yield* Jwks.optionsFromSettings(
+          { ...supabase, issuer: Option.some("https://auth.example.com") },
+          Jwks.defaults
+        )
         assert.strictEqual(custom.issuer, "https://auth.example.com")
         const missing = yield* Effect.flip(Jwks.optionsFromSettings({ ...supabase, url: Option.none() }, Jwks.defaults))
         assert.include(String(missing), "SUPABASE_URL")

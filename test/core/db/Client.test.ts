@@ -1,8 +1,16 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Chunk, Duration, Effect, Fiber, Option, Stream, Tracer } from "effect"
 import { MainDb } from "../../../src/core/db/Database.js"
+import {
+  adminQuery,
+  backends,
+  eventually,
+  layerPools,
+  layerTestDb,
+  TestDb,
+  uniqueAppName
+} from "../../support/DatabaseFixtures.js"
 import { ensureSharedPgBouncer } from "../../support/PgBouncer.js"
-import { adminQuery, backends, eventually, layerPools, layerTestDb, TestDb, uniqueAppName } from "../../support/DatabaseFixtures.js"
 
 /** The native tracer, with every span it makes kept for the test to read. */
 const recordingTracer = Effect.map(Effect.tracer, (native) => {
@@ -23,7 +31,11 @@ describe("DatabaseClient", () => {
     const variants = [
       { name: "direct, no statement timeout", via: "direct", timeout: Option.none<Duration.DurationInput>() },
       { name: "direct, statement timeout", via: "direct", timeout: Option.some<Duration.DurationInput>("5 seconds") },
-      { name: "PgBouncer, statement timeout", via: "pgbouncer", timeout: Option.some<Duration.DurationInput>("5 seconds") }
+      {
+        name: "PgBouncer, statement timeout",
+        via: "pgbouncer",
+        timeout: Option.some<Duration.DurationInput>("5 seconds")
+      }
     ] as const
     variants.forEach((variant, i) => {
       it.effect(`a statement on its own keeps the library's API: helpers, fragments, unsafe, values, stream, several statements (${variant.name})`, () =>
@@ -46,7 +58,10 @@ describe("DatabaseClient", () => {
               [{ label: "a" }, { label: "b" }]
             )
             assert.deepStrictEqual(yield* sql.unsafe(`select label from ${items} where id = $1`, [2]), [{ label: "b" }])
-            assert.deepStrictEqual(yield* sql`select id, label from ${sql(items)} order by id`.values, [[1, "a"], [2, "b"]])
+            assert.deepStrictEqual(yield* sql`select id, label from ${sql(items)} order by id`.values, [[1, "a"], [
+              2,
+              "b"
+            ]])
             assert.deepStrictEqual(
               Chunk.toReadonlyArray(yield* Stream.runCollect(sql`select id from ${sql(items)} order by id`.stream)),
               [{ id: 1 }, { id: 2 }]
@@ -59,7 +74,10 @@ describe("DatabaseClient", () => {
             assert.deepStrictEqual([yield* count, yield* count], [[{ n: 2 }], [{ n: 2 }]])
             // In a transaction every statement runs on the transaction's connection.
             const pids = yield* sql.withTransaction(
-              Effect.all([sql<{ pid: number }>`select pg_backend_pid() as pid`, sql.unsafe<{ pid: number }>("select pg_backend_pid() as pid")])
+              Effect.all([
+                sql<{ pid: number }>`select pg_backend_pid() as pid`,
+                sql.unsafe<{ pid: number }>("select pg_backend_pid() as pid")
+              ])
             )
             assert.strictEqual(pids[0][0]?.pid, pids[1][0]?.pid)
             // Statements that must run outside a transaction still run (without the timeout's prelude).
@@ -89,7 +107,10 @@ describe("DatabaseClient", () => {
           // One connection, no statement timeout: the next statement gets a connection in seconds rather than 30
           // only because the cancelled statement ended and its connection was closed.
           const [after] = yield* sql<{ pid: number }>`select pg_backend_pid() as pid`.pipe(
-            Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("the statement was not cancelled") })
+            Effect.timeoutFail({
+              duration: Duration.seconds(10),
+              onTimeout: () => new Error("the statement was not cancelled")
+            })
           )
           assert.notStrictEqual(after?.pid, before[0]?.pid)
           assert.deepStrictEqual(
@@ -113,7 +134,10 @@ describe("DatabaseClient", () => {
           )
           yield* Fiber.interrupt(sleeper)
           const [row] = yield* sql<{ n: number }>`select 7 as n`.pipe(
-            Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("the statement outlived its timeout") })
+            Effect.timeoutFail({
+              duration: Duration.seconds(10),
+              onTimeout: () => new Error("the statement outlived its timeout")
+            })
           )
           assert.strictEqual(row?.n, 7)
           // The statement timeout ended it on the server: nothing of the app's is left running.
@@ -150,7 +174,10 @@ describe("DatabaseClient", () => {
             yield* Fiber.interrupt(transaction)
             // One connection: the library's own cancel (pg_cancel_backend through this pool) would wait for it.
             const rows = yield* sql<{ n: number }>`select count(*)::int as n from ${sql(table)}`.pipe(
-              Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("the pool was not freed") })
+              Effect.timeoutFail({
+                duration: Duration.seconds(10),
+                onTimeout: () => new Error("the pool was not freed")
+              })
             )
             assert.deepStrictEqual(rows, [{ n: 0 }])
           }).pipe(

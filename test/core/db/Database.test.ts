@@ -10,14 +10,12 @@ import * as Path from "node:path"
 import * as AppConfig from "../../../src/core/app/AppConfig.js"
 import { BgDb, describeUrl, MainDb, optionsFromSettings } from "../../../src/core/db/Database.js"
 import * as DbResilience from "../../../src/core/db/DbResilience.js"
+import * as Migrations from "../../../src/core/db/Migrations.js"
+import * as Server from "../../../src/core/http/Server.js"
 import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"
 import * as Logging from "../../../src/core/runtime/Logging.js"
-import * as Migrations from "../../../src/core/db/Migrations.js"
 import { Readiness } from "../../../src/core/runtime/Readiness.js"
 import * as RequestId from "../../../src/core/runtime/RequestId.js"
-import * as Server from "../../../src/core/http/Server.js"
-import { ensureSharedPgBouncer } from "../../support/PgBouncer.js"
-import { startTcpProxy } from "../../support/TcpProxy.js"
 import {
   adminQuery,
   backends,
@@ -28,6 +26,8 @@ import {
   TestDb,
   uniqueAppName
 } from "../../support/DatabaseFixtures.js"
+import { ensureSharedPgBouncer } from "../../support/PgBouncer.js"
+import { startTcpProxy } from "../../support/TcpProxy.js"
 
 const range = (n: number) => Arr.range(0, n - 1)
 
@@ -117,18 +117,30 @@ describe("Database", () => {
           (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
         )
         Fs.writeFileSync(Path.join(dir, "0010_second.sql"), "insert into mig_order (step) values ('second');")
-        Fs.writeFileSync(Path.join(dir, "0002_first.sql"), "create table mig_order (step text not null);\ninsert into mig_order (step) values ('first');")
+        Fs.writeFileSync(
+          Path.join(dir, "0002_first.sql"),
+          "create table mig_order (step text not null);\ninsert into mig_order (step) values ('first');"
+        )
         Fs.writeFileSync(Path.join(dir, "README.md"), "not a migration")
         const { lines, sink } = Logging.memorySink()
         const pools = layerPools(db.url, uniqueAppName("migdir"))
         const applied = yield* Effect.gen(function*() {
           const sql = yield* MainDb
-          return yield* Effect.provideService(Migrations.run({ directory: dir, table: "mig_dir_a" }), SqlClient.SqlClient, sql)
+          return yield* Effect.provideService(
+            Migrations.run({ directory: dir, table: "mig_dir_a" }),
+            SqlClient.SqlClient,
+            sql
+          )
         }).pipe(Effect.provide(pools))
         assert.deepStrictEqual(applied, [[2, "first"], [10, "second"]])
-        assert.deepStrictEqual(yield* adminQuery(db.url, "select step from mig_order"), [{ step: "first" }, { step: "second" }])
+        assert.deepStrictEqual(yield* adminQuery(db.url, "select step from mig_order"), [{ step: "first" }, {
+          step: "second"
+        }])
 
-        Fs.writeFileSync(Path.join(dir, "0011_broken.sql"), "create table mig_broken (x int); insert into no_such_table values (1);")
+        Fs.writeFileSync(
+          Path.join(dir, "0011_broken.sql"),
+          "create table mig_broken (x int); insert into no_such_table values (1);"
+        )
         const exit = yield* Layer.build(Migrations.layer({ directory: dir, table: "mig_dir_a" })).pipe(
           Effect.provide(pools),
           Effect.provide(Logging.layer({ format: "json", level: LogLevel.Info, sink })),
@@ -138,7 +150,9 @@ describe("Database", () => {
         assert.isTrue(Exit.isFailure(exit))
         assert.isTrue(lines.some((line) => line.includes("Migrations failed: the app cannot start")))
         // One transaction: the broken migration's first statement is rolled back, and it is not recorded as done.
-        assert.deepStrictEqual(yield* adminQuery(db.url, "select to_regclass('mig_broken') is null as absent"), [{ absent: true }])
+        assert.deepStrictEqual(yield* adminQuery(db.url, "select to_regclass('mig_broken') is null as absent"), [{
+          absent: true
+        }])
         assert.deepStrictEqual(
           yield* adminQuery(db.url, "select migration_id from mig_dir_a order by migration_id"),
           [{ migration_id: 2 }, { migration_id: 10 }]
@@ -183,7 +197,10 @@ describe("Database", () => {
       Effect.gen(function*() {
         const db = yield* TestDb
         yield* Effect.promise(() => ensureSharedPgBouncer())
-        yield* adminQuery(db.url, "create table pgb_items (id serial primary key, worker int not null, label text not null)")
+        yield* adminQuery(
+          db.url,
+          "create table pgb_items (id serial primary key, worker int not null, label text not null)"
+        )
         const before = yield* DbResilience.counts
         const { queries, transactions } = yield* Effect.gen(function*() {
           const sql = yield* MainDb
@@ -246,7 +263,10 @@ describe("Database", () => {
               assert.include(String((error.cause as Error).message), "statement timeout")
             }
             // A statement within the timeout runs to its end, and the pool is still usable.
-            assert.deepStrictEqual(yield* sql`select pg_sleep(0.2)::text as slept, ${7}::int as n`, [{ slept: "", n: 7 }])
+            assert.deepStrictEqual(yield* sql`select pg_sleep(0.2)::text as slept, ${7}::int as n`, [{
+              slept: "",
+              n: 7
+            }])
           }).pipe(
             Effect.provide(
               layerPools(url, uniqueAppName("stmt"), { main: { size: 2, statementTimeout: Option.some("500 millis") } })
@@ -314,54 +334,60 @@ describe("Database", () => {
         assert.deepStrictEqual(retries.map((line) => line.db_operation), ["drill.transaction"])
       }))
 
-    it.effect("fault: 500 operations all succeed while the app's backends are terminated five times, one second apart", () =>
-      Effect.gen(function*() {
-        const db = yield* TestDb
-        const app = uniqueAppName("kill")
-        const { sink, lines } = Logging.memorySink()
-        const before = yield* DbResilience.counts
-        const { killed, results } = yield* Effect.gen(function*() {
-          const sql = yield* MainDb
-          // Each operation takes at least 80 ms, so 500 of them five at a time outlast the five terminations.
-          const operation = (i: number) =>
-            sql<{ n: number }>`select ${i}::int as n, pg_sleep(0.08)::text as slept`.pipe(
-              Effect.map((rows) => rows[0]?.n),
-              DbResilience.withTransientRetry("drill.select"),
-              Effect.either
+    it.effect(
+      "fault: 500 operations all succeed while the app's backends are terminated five times, one second apart",
+      () =>
+        Effect.gen(function*() {
+          const db = yield* TestDb
+          const app = uniqueAppName("kill")
+          const { sink, lines } = Logging.memorySink()
+          const before = yield* DbResilience.counts
+          const { killed, results } = yield* Effect.gen(function*() {
+            const sql = yield* MainDb
+            // Each operation takes at least 80 ms, so 500 of them five at a time outlast the five terminations.
+            const operation = (i: number) =>
+              sql<{ n: number }>`select ${i}::int as n, pg_sleep(0.08)::text as slept`.pipe(
+                Effect.map((rows) => rows[0]?.n),
+                DbResilience.withTransientRetry("drill.select"),
+                Effect.either
+              )
+            const loop = Effect.forEach(range(500), operation, { concurrency: 5 })
+            const terminate = adminQuery<{ n: number }>(
+              db.url,
+              "select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = $1 and application_name = $2",
+              [db.name, `${app}_main`]
             )
-          const loop = Effect.forEach(range(500), operation, { concurrency: 5 })
-          const terminate = adminQuery<{ n: number }>(
-            db.url,
-            "select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = $1 and application_name = $2",
-            [db.name, `${app}_main`]
+            const killer = Effect.forEach(
+              range(5),
+              () => Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.map(terminate, (rows) => rows[0]?.n ?? 0))
+            )
+            const [results, killed] = yield* Effect.all([loop, killer], { concurrency: 2 })
+            return { results, killed }
+          }).pipe(
+            RequestId.withRequestId("drill-request"),
+            Effect.provide(layerPools(db.url, app, { main: { size: 5 } })),
+            Effect.provide(Logging.layer({ format: "json", level: LogLevel.Info, sink }))
           )
-          const killer = Effect.forEach(
-            range(5),
-            () => Effect.zipRight(Effect.sleep(Duration.seconds(1)), Effect.map(terminate, (rows) => rows[0]?.n ?? 0))
-          )
-          const [results, killed] = yield* Effect.all([loop, killer], { concurrency: 2 })
-          return { results, killed }
-        }).pipe(
-          RequestId.withRequestId("drill-request"),
-          Effect.provide(layerPools(db.url, app, { main: { size: 5 } })),
-          Effect.provide(Logging.layer({ format: "json", level: LogLevel.Info, sink }))
-        )
 
-        assert.deepStrictEqual(results.filter(Either.isLeft), [])
-        results.forEach((result, i) => assert.deepStrictEqual(result, Either.right(i)))
-        assert.strictEqual(killed.length, 5)
-        for (const n of killed) assert.isAtLeast(n, 1)
-        const delta = yield* countsDelta(before)
-        assert.isAtLeast(delta.retries, 1)
-        assert.strictEqual(delta.transientFailures, 0)
-        const retryLines = jsonLines(lines).filter((line) => line.message === "Transient database error: retrying once")
-        assert.strictEqual(retryLines.length, delta.retries)
-        for (const line of retryLines) {
-          assert.strictEqual(line.db_operation, "drill.select")
-          assert.strictEqual(line.request_id, "drill-request")
-          assert.strictEqual(line.level, "WARN")
-        }
-      }), { timeout: 120_000 })
+          assert.deepStrictEqual(results.filter(Either.isLeft), [])
+          results.forEach((result, i) => assert.deepStrictEqual(result, Either.right(i)))
+          assert.strictEqual(killed.length, 5)
+          for (const n of killed) assert.isAtLeast(n, 1)
+          const delta = yield* countsDelta(before)
+          assert.isAtLeast(delta.retries, 1)
+          assert.strictEqual(delta.transientFailures, 0)
+          const retryLines = jsonLines(lines).filter((line) =>
+            line.message === "Transient database error: retrying once"
+          )
+          assert.strictEqual(retryLines.length, delta.retries)
+          for (const line of retryLines) {
+            assert.strictEqual(line.db_operation, "drill.select")
+            assert.strictEqual(line.request_id, "drill-request")
+            assert.strictEqual(line.level, "WARN")
+          }
+        }),
+      { timeout: 120_000 }
+    )
 
     it.effect("fault: the database unreachable fails fast as TransientDbError after one retry, and the next operation after the path is back succeeds", () =>
       Effect.gen(function*() {
@@ -459,7 +485,11 @@ describe("Database", () => {
           const port = typeof address === "object" && address !== null ? address.port : 0
           const get = Effect.promise(async () => {
             const response = await fetch(`http://127.0.0.1:${port}/slow`)
-            return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
+            return {
+              status: response.status,
+              retryAfter: response.headers.get("retry-after"),
+              body: await response.text()
+            }
           })
           return yield* Effect.all([get, get, get], { concurrency: "unbounded" })
         }).pipe(Effect.provide(server), Effect.provide(quietLogs))
@@ -490,8 +520,14 @@ describe("Database", () => {
           return Effect.gen(function*() {
             yield* burst
             // Backends take a moment to exit after their client closes: poll (while the pools are still open).
-            return yield* eventually(backends(db.url, db.name, names), (rows) => serverless ? rows.length === 0 : rows.length > 0, "5 seconds")
-          }).pipe(Effect.provide(layerPools(db.url, app, { main: { serverless, size: 4 }, bg: { serverless, size: 2 } })))
+            return yield* eventually(
+              backends(db.url, db.name, names),
+              (rows) => serverless ? rows.length === 0 : rows.length > 0,
+              "5 seconds"
+            )
+          }).pipe(
+            Effect.provide(layerPools(db.url, app, { main: { serverless, size: 4 }, bg: { serverless, size: 2 } }))
+          )
         }
         assert.deepStrictEqual(yield* idleAfterBurst(true), [])
         const pooled = yield* idleAfterBurst(false)

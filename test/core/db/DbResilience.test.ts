@@ -2,9 +2,9 @@ import { SqlError } from "@effect/sql/SqlError"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, FastCheck as fc, Fiber, LogLevel, TestClock } from "effect"
 import pg from "pg"
-import * as ApiError from "../../../src/core/errors/ApiError.js"
-import { breaksConnection } from "../../../src/core/db/Pool.js"
 import * as DbResilience from "../../../src/core/db/DbResilience.js"
+import { breaksConnection } from "../../../src/core/db/Pool.js"
+import * as ApiError from "../../../src/core/errors/ApiError.js"
 import * as Logging from "../../../src/core/runtime/Logging.js"
 import * as RequestId from "../../../src/core/runtime/RequestId.js"
 
@@ -242,7 +242,10 @@ describe("DbResilience", () => {
       const lost = new SqlError({ cause: new Error("Connection terminated unexpectedly") })
       let attempts = 0
       const fiber = yield* Effect.fork(
-        DbResilience.withTransientRetry(Effect.suspend(() => (++attempts === 1 ? Effect.die(lost) : Effect.succeed(1))), "commit")
+        DbResilience.withTransientRetry(
+          Effect.suspend(() => (++attempts === 1 ? Effect.die(lost) : Effect.succeed(1))),
+          "commit"
+        )
       )
       yield* TestClock.adjust(Duration.seconds(1))
       assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.succeed(1))
@@ -283,17 +286,28 @@ describe("DbResilience", () => {
 
       const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
       const summary = records.map((r) => [r.level, r.message, r.db_operation, r.request_id]).sort()
-      assert.deepStrictEqual(summary, [
-        ["ERROR", "Transient database error: giving up", "Users.sync", "req-42"],
-        ["WARN", "Database pool exhausted: failing fast, not retried", "Users.list", "req-42"],
-        ["WARN", "Transient database error: retrying once", "Users.sync", "req-42"],
-        ["WARN", "Transient database error: retrying once", "Users.touch", "req-42"]
-      ].sort())
-      assert.isTrue(records.every((r) => r.message === "Database pool exhausted: failing fast, not retried" || String(r.db_error).startsWith("57P01")))
+      assert.deepStrictEqual(
+        summary,
+        [
+          ["ERROR", "Transient database error: giving up", "Users.sync", "req-42"],
+          ["WARN", "Database pool exhausted: failing fast, not retried", "Users.list", "req-42"],
+          ["WARN", "Transient database error: retrying once", "Users.sync", "req-42"],
+          ["WARN", "Transient database error: retrying once", "Users.touch", "req-42"]
+        ].sort()
+      )
+      assert.isTrue(
+        records.every((r) =>
+          r.message === "Database pool exhausted: failing fast, not retried" || String(r.db_error).startsWith("57P01")
+        )
+      )
 
       const after = yield* DbResilience.counts
       assert.deepStrictEqual(
-        { retries: after.retries - before.retries, failures: after.transientFailures - before.transientFailures, exhausted: after.poolExhausted - before.poolExhausted },
+        {
+          retries: after.retries - before.retries,
+          failures: after.transientFailures - before.transientFailures,
+          exhausted: after.poolExhausted - before.poolExhausted
+        },
         { retries: 2, failures: 1, exhausted: 1 }
       )
     }))
@@ -304,7 +318,9 @@ describe("DbResilience", () => {
     assert.strictEqual(exhausted.status, 503)
     assert.strictEqual(exhausted.body.error.code, "DB_POOL_EXHAUSTED")
     assert.isAbove(Number(exhausted.headers["retry-after"]), 0)
-    const transient = ApiError.render(new DbResilience.TransientDbError({ message: "down", cause })[ApiError.ToApiError]())
+    const transient = ApiError.render(
+      new DbResilience.TransientDbError({ message: "down", cause })[ApiError.ToApiError]()
+    )
     assert.strictEqual(transient.status, 503)
     assert.strictEqual(transient.body.error.code, "SERVICE_UNAVAILABLE")
     assert.isAbove(Number(transient.headers["retry-after"]), 0)

@@ -8,8 +8,8 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Layer, Redacted, Schema } from "effect"
-import * as ApiContract from "../../../src/core/http/ApiContract.js"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
+import * as ApiContract from "../../../src/core/http/ApiContract.js"
 import * as HttpApiRoutes from "../../../src/core/http/HttpApiRoutes.js"
 
 const Item = Schema.Struct({ name: Schema.NonEmptyString, count: Schema.Int.pipe(Schema.positive()) })
@@ -125,7 +125,8 @@ describe("HttpApiRoutes", () => {
         HttpApiGroup.make("pings").add(HttpApiEndpoint.get("ping", "/ping").addSuccess(Schema.String))
       ) {}
       const PingsLive = HttpApiBuilder.group(Other, "pings", (handlers) =>
-        handlers.handle("ping", () => Effect.succeed("pong")))
+        handlers.handle("ping", () =>
+          Effect.succeed("pong")))
       const { handler } = yield* webHandler(() =>
         HttpLayerRouter.toWebHandler(
           withServices(Layer.merge(OurRoutes, HttpApiRoutes.layer(Other).pipe(Layer.provide(PingsLive))))

@@ -6,9 +6,9 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, layer } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber, Layer, Schema } from "effect"
-import * as ApiContract from "../../../src/core/http/ApiContract.js"
 import { UserNotFound } from "../../../src/core/auth/AuthAdmin.js"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
+import * as ApiContract from "../../../src/core/http/ApiContract.js"
 import * as DomainErrors from "../../../src/domain/DomainErrors.js"
 import { TestServer } from "../../support/TestServer.js"
 import * as TestServerLayer from "../../support/TestServer.js"
@@ -75,7 +75,11 @@ const rawRoutes = HttpLayerRouter.addAll([
 const Item = Schema.Struct({ name: Schema.NonEmptyString, count: Schema.Int.pipe(Schema.positive()) })
 
 class Items extends HttpApiGroup.make("items")
-  .add(HttpApiEndpoint.post("create", "/test/api/items").setPayload(ApiContract.validated(Item)).addSuccess(Item, { status: 201 }))
+  .add(
+    HttpApiEndpoint.post("create", "/test/api/items").setPayload(ApiContract.validated(Item)).addSuccess(Item, {
+      status: 201
+    })
+  )
   .add(
     HttpApiEndpoint.post("raise", "/test/api/raise")
       .setPayload(ErrorRequest)
@@ -146,31 +150,41 @@ const errorInput = fc.record(
 )
 
 layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
-  it.effect.prop("a safe incoming X-Request-ID is echoed and carried by every log line of its request", [safeId], ([id]) =>
-    Effect.gen(function*() {
-      const server = yield* TestServer
-      server.clearLogs()
-      const { response } = yield* request("/test/log", { headers: { "x-request-id": id } })
-      assert.strictEqual(response.status, 200)
-      assert.strictEqual(response.headers.get("x-request-id"), id)
-      const lines = server.logs()
-      assert.deepStrictEqual(
-        lines.map((line) => line.message),
-        ["handler says hello", "handler warns", "a forked fiber logs too", "request"]
-      )
-      for (const line of lines) assert.strictEqual(line.request_id, id)
-    }), { fastCheck: { numRuns: 60 } })
+  it.effect.prop(
+    "a safe incoming X-Request-ID is echoed and carried by every log line of its request",
+    [safeId],
+    ([id]) =>
+      Effect.gen(function*() {
+        const server = yield* TestServer
+        server.clearLogs()
+        const { response } = yield* request("/test/log", { headers: { "x-request-id": id } })
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.headers.get("x-request-id"), id)
+        const lines = server.logs()
+        assert.deepStrictEqual(
+          lines.map((line) => line.message),
+          ["handler says hello", "handler warns", "a forked fiber logs too", "request"]
+        )
+        for (const line of lines) assert.strictEqual(line.request_id, id)
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
 
-  it.effect.prop("an unsafe incoming X-Request-ID is replaced by a generated one", [unsafeId], ([id]) =>
-    Effect.gen(function*() {
-      const server = yield* TestServer
-      server.clearLogs()
-      const { response } = yield* request("/test/log", { headers: { "x-request-id": id } })
-      const echoed = response.headers.get("x-request-id") ?? ""
-      assert.notStrictEqual(echoed, id)
-      assert.match(echoed, uuid)
-      for (const line of server.logs()) assert.strictEqual(line.request_id, echoed)
-    }), { fastCheck: { numRuns: 60 } })
+  it.effect.prop(
+    "an unsafe incoming X-Request-ID is replaced by a generated one",
+    [unsafeId],
+    ([id]) =>
+      Effect.gen(function*() {
+        const server = yield* TestServer
+        server.clearLogs()
+        const { response } = yield* request("/test/log", { headers: { "x-request-id": id } })
+        const echoed = response.headers.get("x-request-id") ?? ""
+        assert.notStrictEqual(echoed, id)
+        assert.match(echoed, uuid)
+        for (const line of server.logs()) assert.strictEqual(line.request_id, echoed)
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
 
   it.effect("one access log line per request: method, path (no query), status, duration, request id", () =>
     Effect.gen(function*() {
@@ -188,25 +202,30 @@ layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
       assert.notInclude(JSON.stringify(server.logs()), "should-not-be-logged")
     }))
 
-  it.effect.prop("every error of the hierarchy has its status, code, headers and envelope", [errorInput], ([input]) =>
-    Effect.gen(function*() {
-      const cls = all[input.index]!
-      // Raised from a plain route (rendered by the pipeline) and declared by an HttpApi endpoint (encoded by it).
-      for (const path of ["/test/raise", "/test/api/raise"]) {
-        const { json, response } = yield* request(path, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(input)
-        })
-        assert.strictEqual(response.status, cls.status, path)
-        assertEnvelope(json(), cls.code, input.message, input.details)
-        assert.match(response.headers.get("x-request-id") ?? "", uuid)
-        assert.strictEqual(response.headers.get("www-authenticate"), cls.status === 401 ? "Bearer" : null)
-        const retryAfter = response.headers.get("retry-after")
-        if (cls.status === 429 || cls.status === 503) assert.match(retryAfter ?? "", /^\d+$/)
-        else assert.isNull(retryAfter)
-      }
-    }), { fastCheck: { numRuns: 40 } })
+  it.effect.prop(
+    "every error of the hierarchy has its status, code, headers and envelope",
+    [errorInput],
+    ([input]) =>
+      Effect.gen(function*() {
+        const cls = all[input.index]!
+        // Raised from a plain route (rendered by the pipeline) and declared by an HttpApi endpoint (encoded by it).
+        for (const path of ["/test/raise", "/test/api/raise"]) {
+          const { json, response } = yield* request(path, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(input)
+          })
+          assert.strictEqual(response.status, cls.status, path)
+          assertEnvelope(json(), cls.code, input.message, input.details)
+          assert.match(response.headers.get("x-request-id") ?? "", uuid)
+          assert.strictEqual(response.headers.get("www-authenticate"), cls.status === 401 ? "Bearer" : null)
+          const retryAfter = response.headers.get("retry-after")
+          if (cls.status === 429 || cls.status === 503) assert.match(retryAfter ?? "", /^\d+$/)
+          else assert.isNull(retryAfter)
+        }
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
 
   it.effect("a request that fails schema decoding is 422 VALIDATION_ERROR listing the offending fields", () =>
     Effect.gen(function*() {
@@ -327,11 +346,14 @@ layer(ServerLive, { excludeTestServices: true })("request pipeline", (it) => {
     }))
 })
 
-layer(TestServerLayer.layer({ env: { CORS_ORIGINS: "*" } }), { excludeTestServices: true })("CORS for any origin", (it) => {
-  it.effect("`*` answers any origin, without credentials", () =>
-    Effect.gen(function*() {
-      const { response } = yield* request("/health", { headers: { origin: "https://anywhere.example" } })
-      assert.strictEqual(response.headers.get("access-control-allow-origin"), "*")
-      assert.isNull(response.headers.get("access-control-allow-credentials"))
-    }))
-})
+layer(TestServerLayer.layer({ env: { CORS_ORIGINS: "*" } }), { excludeTestServices: true })(
+  "CORS for any origin",
+  (it) => {
+    it.effect("`*` answers any origin, without credentials", () =>
+      Effect.gen(function*() {
+        const { response } = yield* request("/health", { headers: { origin: "https://anywhere.example" } })
+        assert.strictEqual(response.headers.get("access-control-allow-origin"), "*")
+        assert.isNull(response.headers.get("access-control-allow-credentials"))
+      }))
+  }
+)

@@ -68,7 +68,10 @@ const assertEnvelope = (response: RawHttp.RawResponse, status: number, code: str
 }
 
 /** A request that the server cuts for taking too long: once it is answered, the request timeout has passed. */
-const timedOutRequest = Effect.flatMap(port, (port) => RawHttp.exchange(port, "GET /test/slow HTTP/1.1\r\nHost: t\r\n\r\n"))
+const timedOutRequest = Effect.flatMap(
+  port,
+  (port) => RawHttp.exchange(port, "GET /test/slow HTTP/1.1\r\nHost: t\r\n\r\n")
+)
 
 const openWebSocket = (url: string) =>
   Effect.acquireRelease(
@@ -113,7 +116,9 @@ layer(TestServerLayer.layer({ routes, env: timeouts }), { excludeTestServices: t
       const server = yield* TestServer
       server.clearLogs()
       const connection = yield* RawHttp.connect(yield* port)
-      yield* connection.write("POST /test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nX-Request-ID: slow-body-1\r\n\r\nhello")
+      yield* connection.write(
+        "POST /test/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nX-Request-ID: slow-body-1\r\n\r\nhello"
+      )
       const response = yield* connection.response
       assertEnvelope(response, 408, "REQUEST_TIMEOUT", /^slow-body-1$/)
       assert.strictEqual(response.headers["connection"], "close")
@@ -157,7 +162,11 @@ layer(TestServerLayer.layer({ routes, env: timeouts }), { excludeTestServices: t
       assert.strictEqual((yield* timedOutRequest).status, 503)
       yield* Deferred.succeed(gate, undefined)
       let rest = ""
-      for (let chunk = yield* Effect.promise(() => reader.read()); !chunk.done; chunk = yield* Effect.promise(() => reader.read())) {
+      for (
+        let chunk = yield* Effect.promise(() => reader.read());
+        !chunk.done;
+        chunk = yield* Effect.promise(() => reader.read())
+      ) {
         rest += new TextDecoder().decode(chunk.value)
       }
       assert.strictEqual(rest, "second\n")
@@ -192,34 +201,39 @@ layer(TestServerLayer.layer({ routes, env: timeouts }), { excludeTestServices: t
     }))
 })
 
-layer(TestServerLayer.layer({ env: { MAX_CONNECTIONS: "3" } }), { excludeTestServices: true })("connection limit", (it) => {
-  it.effect("past MAX_CONNECTIONS a new connection is closed at once, unanswered; a freed slot takes the next", () =>
-    Effect.gen(function*() {
-      const server = yield* TestServer
-      const target = yield* port
-      const health = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
-      const open = yield* Effect.forEach([1, 2, 3], () =>
-        Effect.gen(function*() {
-          const connection = yield* RawHttp.connect(target)
-          yield* connection.write(health)
-          assert.strictEqual((yield* connection.response).status, 200)
-          return connection
-        }))
+layer(TestServerLayer.layer({ env: { MAX_CONNECTIONS: "3" } }), { excludeTestServices: true })(
+  "connection limit",
+  (it) => {
+    it.effect("past MAX_CONNECTIONS a new connection is closed at once, unanswered; a freed slot takes the next", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer
+        const target = yield* port
+        const health = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+        const open = yield* Effect.forEach([1, 2, 3], () =>
+          Effect.gen(function*() {
+            const connection = yield* RawHttp.connect(target)
+            yield* connection.write(health)
+            assert.strictEqual((yield* connection.response).status, 200)
+            return connection
+          }))
 
-      const refused = yield* RawHttp.connect(target)
-      yield* refused.write(health)
-      yield* refused.closed
-      assert.strictEqual(refused.received(), "")
-      assert.isTrue(server.logs().some((line) => line.message === "Connection limit reached: new connections refused"))
+        const refused = yield* RawHttp.connect(target)
+        yield* refused.write(health)
+        yield* refused.closed
+        assert.strictEqual(refused.received(), "")
+        assert.isTrue(
+          server.logs().some((line) => line.message === "Connection limit reached: new connections refused")
+        )
 
-      open[0]!.socket.destroy()
-      // The server counts the freed slot once it has seen the close: until then new connections are still refused.
-      const admitted = yield* RawHttp.exchange(target, health).pipe(
-        Effect.retry({ schedule: Schedule.spaced(Duration.millis(20)), times: 100 })
-      )
-      assert.strictEqual(admitted.status, 200)
-    }).pipe(Effect.scoped))
-})
+        open[0]!.socket.destroy()
+        // The server counts the freed slot once it has seen the close: until then new connections are still refused.
+        const admitted = yield* RawHttp.exchange(target, health).pipe(
+          Effect.retry({ schedule: Schedule.spaced(Duration.millis(20)), times: 100 })
+        )
+        assert.strictEqual(admitted.status, 200)
+      }).pipe(Effect.scoped))
+  }
+)
 
 layer(TestServerLayer.layer(), { excludeTestServices: true })("answers Node would give without the envelope", (it) => {
   it.effect("HTTP/1.1 without Host: 400 envelope with a request id, connection closed; HTTP/1.0 needs none", () =>
@@ -250,7 +264,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("answers Node woul
 
   it.effect("CONNECT is 405 with the envelope, not a closed socket", () =>
     Effect.gen(function*() {
-      const response = yield* RawHttp.exchange(yield* port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+      const response = yield* RawHttp.exchange(
+        yield* port,
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+      )
       assertEnvelope(response, 405, "METHOD_NOT_ALLOWED")
     }))
 

@@ -6,14 +6,15 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Cause, Effect, FastCheck as fc, Logger } from "effect"
 import { randomUUID } from "node:crypto"
-import { Readiness } from "../../../src/core/runtime/Readiness.js"
-import * as Logging from "../../../src/core/runtime/Logging.js"
 import { loggedPath, maxLoggedPathLength } from "../../../src/core/http/RequestPipeline.js"
+import * as Logging from "../../../src/core/runtime/Logging.js"
+import { Readiness } from "../../../src/core/runtime/Readiness.js"
 import * as RawHttp from "../../support/RawHttp.js"
 import { TestServer } from "../../support/TestServer.js"
 import * as TestServerLayer from "../../support/TestServer.js"
 
 // Anything that could forge a line or drive a terminal: C0 and C1 controls, DEL, separators, bidi overrides.
+// eslint-disable-next-line no-control-regex
 const unsafe = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
 const hostile = fc.string({ unit: "binary", maxLength: 40 }).map((text) => `\u001b[31m${text}\u009b\n\u202e`)
 
@@ -57,7 +58,10 @@ describe("Logging", () => {
     assert.strictEqual(loggedPath("http://user:pass@example.com/x?y=1"), "http://example.com/x")
     assert.strictEqual(loggedPath("HTTPS://only-user@example.com"), "HTTPS://example.com")
     const long = loggedPath(`/${"a".repeat(5000)}`)
-    assert.strictEqual(long, `/${"a".repeat(maxLoggedPathLength - 1)}...[${5001 - maxLoggedPathLength} more characters]`)
+    assert.strictEqual(
+      long,
+      `/${"a".repeat(maxLoggedPathLength - 1)}...[${5001 - maxLoggedPathLength} more characters]`
+    )
   })
 })
 
@@ -67,7 +71,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("logs of a running
       const server = yield* TestServer
       const port = RawHttp.portOf(server.url)
       server.clearLogs()
-      const absolute = yield* RawHttp.exchange(port, "GET http://admin:hunter2@example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n")
+      const absolute = yield* RawHttp.exchange(
+        port,
+        "GET http://admin:hunter2@example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      )
       const long = yield* RawHttp.exchange(port, `GET /${"p".repeat(100 * 1024)} HTTP/1.1\r\nHost: t\r\n\r\n`)
       assert.deepStrictEqual([absolute.status, long.status], [200, 404])
       const paths = server.logs().filter((line) => line.message === "request").map((line) => String(line.path))
@@ -84,7 +91,10 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("logs of a running
       const server = yield* TestServer
       const readiness = yield* Readiness
       const name = `flaky-${randomUUID().slice(0, 8)}`
-      yield* readiness.register(name, Effect.fail(new Error("connection refused", { cause: new Error("ECONNREFUSED") })))
+      yield* readiness.register(
+        name,
+        Effect.fail(new Error("connection refused", { cause: new Error("ECONNREFUSED") }))
+      )
       server.clearLogs()
       for (let poll = 0; poll < 3; poll++) assert.strictEqual((yield* TestServerLayer.request("/ready")).status, 503)
       const failures = server.logs().filter((line) => line.check === name)
@@ -99,20 +109,23 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("logs of a running
     }))
 })
 
-layer(TestServerLayer.layer({ logFormat: "pretty" }), { excludeTestServices: true })("pretty logs of a running server", (it) => {
-  it.effect("a control character in a token's header is escaped in the pretty log", () =>
-    Effect.gen(function*() {
-      const server = yield* TestServer
-      const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
-      const header = part({ alg: "\u001b[2J\u001b[31mES256\u009b", typ: "JWT", kid: "k" })
-      const token = `${header}.${part({ sub: randomUUID(), exp: 4102444800 })}.${"s".repeat(43)}`
-      server.clearLogs()
-      const refused = yield* TestServerLayer.request("/api/v1/me", { headers: { authorization: `Bearer ${token}` } })
-      assert.strictEqual(refused.status, 401)
-      const lines = server.lines()
-      const refusal = lines.find((line) => line.includes("Token refused"))
-      assert.isDefined(refusal)
-      assert.include(refusal!, "\\u001b[2J")
-      for (const line of lines) assert.notMatch(line, unsafe)
-    }))
-})
+layer(TestServerLayer.layer({ logFormat: "pretty" }), { excludeTestServices: true })(
+  "pretty logs of a running server",
+  (it) => {
+    it.effect("a control character in a token's header is escaped in the pretty log", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer
+        const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+        const header = part({ alg: "\u001b[2J\u001b[31mES256\u009b", typ: "JWT", kid: "k" })
+        const token = `${header}.${part({ sub: randomUUID(), exp: 4102444800 })}.${"s".repeat(43)}`
+        server.clearLogs()
+        const refused = yield* TestServerLayer.request("/api/v1/me", { headers: { authorization: `Bearer ${token}` } })
+        assert.strictEqual(refused.status, 401)
+        const lines = server.lines()
+        const refusal = lines.find((line) => line.includes("Token refused"))
+        assert.isDefined(refusal)
+        assert.include(refusal!, "\\u001b[2J")
+        for (const line of lines) assert.notMatch(line, unsafe)
+      }))
+  }
+)

@@ -22,7 +22,9 @@ describe("Time", () => {
     assert.deepStrictEqual(iso(new Date(Number.NaN)), Option.none())
   })
 
-  it.prop("an instant survives makeTzAware, as a Date or as its naive UTC text", [fc.date({ noInvalidDate: true, min: new Date("1900-01-01"), max: new Date("2999-12-31") })], ([date]) => {
+  it.prop("an instant survives makeTzAware, as a Date or as its naive UTC text", [
+    fc.date({ noInvalidDate: true, min: new Date("1900-01-01"), max: new Date("2999-12-31") })
+  ], ([date]) => {
     assert.strictEqual(Option.getOrThrow(Time.makeTzAware(date)).getTime(), date.getTime())
     const naive = date.toISOString().slice(0, -1)
     assert.strictEqual(Option.getOrThrow(Time.makeTzAware(naive)).getTime(), date.getTime())

@@ -5,6 +5,8 @@
  * The request keeps the platform's field names (`source`, `response`), so `NodeHttpServerRequest.toIncomingMessage`
  * and `toServerResponse` work on it as on the platform's.
  */
+import * as NodeMultipart from "@effect/platform-node/NodeMultipart"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Cookies from "@effect/platform/Cookies"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Headers from "@effect/platform/Headers"
@@ -17,8 +19,6 @@ import type * as Multipart from "@effect/platform/Multipart"
 import type * as Path from "@effect/platform/Path"
 import type * as Socket from "@effect/platform/Socket"
 import * as UrlParams from "@effect/platform/UrlParams"
-import * as NodeMultipart from "@effect/platform-node/NodeMultipart"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Cause, Chunk, Context, Deferred, Effect, FiberId, Inspectable, Option, type Scope, Stream } from "effect"
 import type * as Http from "node:http"
 import { Readable } from "node:stream"
@@ -112,7 +112,9 @@ interface Exchange {
   readonly response: Http.ServerResponse | (() => Http.ServerResponse)
   readonly upgrade: Effect.Effect<Socket.Socket, HttpServerError.RequestError> | undefined
   body: Effect.Effect<Buffer, HttpServerError.RequestError> | undefined
-  multipart: Effect.Effect<Multipart.Persisted, Multipart.MultipartError, Scope.Scope | FileSystem.FileSystem | Path.Path> | undefined
+  multipart:
+    | Effect.Effect<Multipart.Persisted, Multipart.MultipartError, Scope.Scope | FileSystem.FileSystem | Path.Path>
+    | undefined
   /** Set once a response has been written (or is being written), so nothing writes a second one. */
   handled: boolean
 }
@@ -204,8 +206,13 @@ export class NodeServerRequest extends Inspectable.Class implements HttpServerRe
   }
 
   private get body(): Effect.Effect<Buffer, HttpServerError.RequestError> {
-    return this.exchange.body ??= once(Effect.flatMap(HttpIncomingMessage.MaxBodySize, (maxBodySize) =>
-      readBody(this.exchange.source, Option.getOrUndefined(Option.map(maxBodySize, Number)), this.onError)))
+    return this.exchange.body ??= once(
+      Effect.flatMap(
+        HttpIncomingMessage.MaxBodySize,
+        (maxBodySize) =>
+          readBody(this.exchange.source, Option.getOrUndefined(Option.map(maxBodySize, Number)), this.onError)
+      )
+    )
   }
 
   get text(): Effect.Effect<string, HttpServerError.RequestError> {
@@ -336,8 +343,10 @@ export const writeResponse = (
     case "Raw": {
       nodeResponse.writeHead(response.status, headers)
       const content: unknown = body.body
-      if (body._tag === "Raw" && typeof content === "object" && content !== null && "pipe" in content &&
-        typeof content.pipe === "function") {
+      if (
+        body._tag === "Raw" && typeof content === "object" && content !== null && "pipe" in content &&
+        typeof content.pipe === "function"
+      ) {
         return Effect.tryPromise({
           try: (signal) => pipeline(content as Readable, nodeResponse, { signal, end: true }),
           catch: (cause) => new HttpServerError.ResponseError({ request, response, reason: "Decode", cause })
@@ -355,8 +364,11 @@ export const writeResponse = (
       return Effect.async<void, HttpServerError.ResponseError>((resume, signal) => {
         Readable.fromWeb(web.body as WebReadableStream, { signal })
           .pipe(nodeResponse)
-          .on("error", (cause) =>
-            resume(Effect.fail(new HttpServerError.ResponseError({ request, response, reason: "Decode", cause }))))
+          .on(
+            "error",
+            (cause) =>
+              resume(Effect.fail(new HttpServerError.ResponseError({ request, response, reason: "Decode", cause })))
+          )
           .once("finish", () => resume(Effect.void))
       }).pipe(Effect.interruptible, Effect.tapErrorCause(endAfterFailure(nodeResponse, response)))
     }
@@ -391,11 +403,11 @@ export const writeResponse = (
 }
 
 /** A body failed mid-way: end the response (with the error status if nothing was sent) and fail as the platform does. */
-const endAfterFailure = (nodeResponse: Http.ServerResponse, original: HttpServerResponse.HttpServerResponse) =>
-<E>(cause: Cause.Cause<E>) =>
-  Effect.flatMap(HttpServerError.causeResponse(cause), ([response, rest]) => {
-    const headersSent = nodeResponse.headersSent
-    if (!headersSent) nodeResponse.writeHead(response.status)
-    if (!nodeResponse.writableEnded) nodeResponse.end()
-    return Effect.failCause(headersSent ? Cause.sequential(cause, Cause.die(original)) : rest)
-  })
+const endAfterFailure =
+  (nodeResponse: Http.ServerResponse, original: HttpServerResponse.HttpServerResponse) => <E>(cause: Cause.Cause<E>) =>
+    Effect.flatMap(HttpServerError.causeResponse(cause), ([response, rest]) => {
+      const headersSent = nodeResponse.headersSent
+      if (!headersSent) nodeResponse.writeHead(response.status)
+      if (!nodeResponse.writableEnded) nodeResponse.end()
+      return Effect.failCause(headersSent ? Cause.sequential(cause, Cause.die(original)) : rest)
+    })

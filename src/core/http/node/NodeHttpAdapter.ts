@@ -11,6 +11,7 @@
  *
  * Beyond the platform, and only when asked (`Options`): a request timeout, whose interruptions the app answers.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -22,7 +23,6 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as Socket from "@effect/platform/Socket"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import {
   Cause,
   Context,
@@ -144,7 +144,8 @@ export const layer = (
 ): Layer.Layer<
   HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>,
   HttpServerError.ServeError
-> => Layer.merge(Layer.scoped(HttpServer.HttpServer, make(evaluate, options, adapterOptions)), NodeHttpServer.layerContext)
+> =>
+  Layer.merge(Layer.scoped(HttpServer.HttpServer, make(evaluate, options, adapterOptions)), NodeHttpServer.layerContext)
 
 /** The request timeout of one exchange (see `Options.requestTimeout`): a plain timer, no fiber of its own. */
 const limitRequest = (

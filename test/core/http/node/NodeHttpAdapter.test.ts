@@ -2,6 +2,8 @@
  * Parity of `NodeHttpAdapter.make` with the platform's `NodeHttpServer.make`: the same apps served through both,
  * called over loopback HTTP, must answer alike (and as expected).
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -15,8 +17,6 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { assert, describe, expect, it, layer } from "@effect/vitest"
 import {
   Context,
@@ -44,8 +44,7 @@ const signals = Effect.runSync(Queue.unbounded<string>())
 const nextSignal = Queue.take(signals).pipe(
   Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error("no signal") })
 )
-const noSignalFor = (millis: number) =>
-  Effect.flatMap(Effect.sleep(Duration.millis(millis)), () => Queue.poll(signals))
+const noSignalFor = (millis: number) => Effect.flatMap(Effect.sleep(Duration.millis(millis)), () => Queue.poll(signals))
 
 let ejectedScope: Scope.CloseableScope | undefined
 
@@ -59,7 +58,9 @@ let pulledChunks = 0
 class User extends Schema.Class<User>("User")({ id: Schema.Number, name: Schema.String }) {}
 
 class UsersGroup extends HttpApiGroup.make("users")
-  .add(HttpApiEndpoint.get("get", "/users/:id").setPath(Schema.Struct({ id: Schema.NumberFromString })).addSuccess(User))
+  .add(
+    HttpApiEndpoint.get("get", "/users/:id").setPath(Schema.Struct({ id: Schema.NumberFromString })).addSuccess(User)
+  )
   .add(
     HttpApiEndpoint.post("create", "/users").setPayload(Schema.Struct({ name: Schema.String })).addSuccess(User, {
       status: 201
@@ -103,7 +104,10 @@ const routes = HttpLayerRouter.addAll([
     Effect.sync(() => {
       pulledChunks = 0
       return HttpServerResponse.stream(
-        Stream.range(1, countedChunks).pipe(Stream.map(() => bigChunk), Stream.tap(() => Effect.sync(() => pulledChunks++)))
+        Stream.range(1, countedChunks).pipe(
+          Stream.map(() => bigChunk),
+          Stream.tap(() => Effect.sync(() => pulledChunks++))
+        )
       )
     })
   ),
@@ -149,15 +153,20 @@ const routes = HttpLayerRouter.addAll([
         text: String(req)
       }))
   ),
-  HttpLayerRouter.route("POST", "/echo/json", Effect.flatMap(request, (req) => Effect.map(req.json, (body) => HttpServerResponse.unsafeJson({ body })))),
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/json",
+    Effect.flatMap(request, (req) => Effect.map(req.json, (body) => HttpServerResponse.unsafeJson({ body })))
+  ),
   HttpLayerRouter.route(
     "POST",
     "/echo/text",
     Effect.flatMap(request, (req) =>
       // Read twice: the body is read once and shared.
-      Effect.zipWith(req.text, req.text, (a, b) => HttpServerResponse.text(`${a.length}:${a === b}:${a.slice(0, 20)}`)).pipe(
-        Effect.tapError(reportBodyError)
-      ))
+      Effect.zipWith(req.text, req.text, (a, b) => HttpServerResponse.text(`${a.length}:${a === b}:${a.slice(0, 20)}`))
+        .pipe(
+          Effect.tapError(reportBodyError)
+        ))
   ),
   HttpLayerRouter.route(
     "POST",
@@ -167,10 +176,16 @@ const routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route(
     "POST",
     "/echo/bytes",
-    Effect.flatMap(request, (req) =>
-      Effect.map(req.arrayBuffer, (buffer) => HttpServerResponse.text(`${buffer.byteLength}:${new Uint8Array(buffer)[0]}`)).pipe(
-        Effect.tapError(reportBodyError)
-      ))
+    Effect.flatMap(
+      request,
+      (req) =>
+        Effect.map(
+          req.arrayBuffer,
+          (buffer) => HttpServerResponse.text(`${buffer.byteLength}:${new Uint8Array(buffer)[0]}`)
+        ).pipe(
+          Effect.tapError(reportBodyError)
+        )
+    )
   ),
   HttpLayerRouter.route(
     "POST",
@@ -313,7 +328,8 @@ const serveBoth = <A, E>(
   app: Layer.Layer<A, E, HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>>
 ): Effect.Effect<Ports, E | HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const portFor = (server: typeof serverLayers.lean) => Effect.map(Layer.build(Layer.provideMerge(app, server)), portOf)
+    const portFor = (server: typeof serverLayers.lean) =>
+      Effect.map(Layer.build(Layer.provideMerge(app, server)), portOf)
     return { platform: yield* portFor(serverLayers.platform), lean: yield* portFor(serverLayers.lean) }
   })
 
@@ -347,7 +363,14 @@ interface Call {
 const call = (port: number, options: Call): Effect.Effect<Reply, Error> =>
   Effect.async<Reply, Error>((resume) => {
     const req = Http.request(
-      { host: "127.0.0.1", port, method: options.method ?? "GET", path: options.path, headers: options.headers, agent: false },
+      {
+        host: "127.0.0.1",
+        port,
+        method: options.method ?? "GET",
+        path: options.path,
+        headers: options.headers,
+        agent: false
+      },
       (res) => {
         const chunks: Array<Buffer> = []
         res.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -368,7 +391,10 @@ const compare = (ports: Ports, options: Call) =>
     const platform = yield* Effect.either(call(ports.platform, options))
     const lean = yield* Effect.either(call(ports.lean, options))
     if (platform._tag === "Left" || lean._tag === "Left") {
-      assert.strictEqual(String(lean._tag === "Left" ? lean.left : "ok"), String(platform._tag === "Left" ? platform.left : "ok"))
+      assert.strictEqual(
+        String(lean._tag === "Left" ? lean.left : "ok"),
+        String(platform._tag === "Left" ? platform.left : "ok")
+      )
       return yield* Effect.fail(lean._tag === "Left" ? lean.left : new Error("the platform failed"))
     }
     expect({ ...lean.right, body: lean.right.body.toString("latin1") }).toEqual({
@@ -698,9 +724,18 @@ describe("NodeHttpAdapter", () => {
       const traceId = "0af7651916cd43dd8448eb211c80319c"
       const parent = "b7ad6b7169203331"
       const headers = { traceparent: `00-${traceId}-${parent}-01` }
-      const replies = [yield* call(on.platform, { path: "/span", headers }), yield* call(on.lean, { path: "/span", headers })]
+      const replies = [
+        yield* call(on.platform, { path: "/span", headers }),
+        yield* call(on.lean, { path: "/span", headers })
+      ]
       for (const reply of replies) {
-        assert.deepStrictEqual(bodyJson(reply), { traced: true, traceId, parent, name: "http.server GET", kind: "server" })
+        assert.deepStrictEqual(bodyJson(reply), {
+          traced: true,
+          traceId,
+          parent,
+          name: "http.server GET",
+          kind: "server"
+        })
       }
     }))
 
@@ -709,8 +744,9 @@ describe("NodeHttpAdapter", () => {
       const spans: Array<Tracer.Span> = []
       const recording = Tracer.make({
         span: (name, parent, context, links, startTime, kind, options) => {
-          const span = Effect.runSync(Effect.map(Effect.tracer, (tracer) =>
-            tracer.span(name, parent, context, links, startTime, kind, options)))
+          const span = Effect.runSync(
+            Effect.map(Effect.tracer, (tracer) => tracer.span(name, parent, context, links, startTime, kind, options))
+          )
           spans.push(span)
           return span
         },
@@ -736,8 +772,10 @@ describe("NodeHttpAdapter", () => {
     Effect.gen(function*() {
       const seen = yield* Deferred.make<number>()
       const lateHeader: HttpMiddleware.HttpMiddleware = (app) =>
-        Effect.tap(Effect.map(app, HttpServerResponse.setHeader("x-late", "1")), (response) =>
-          Deferred.succeed(seen, response.status))
+        Effect.tap(
+          Effect.map(app, HttpServerResponse.setHeader("x-late", "1")),
+          (response) => Deferred.succeed(seen, response.status)
+        )
       const app = HttpServer.serve(Effect.succeed(HttpServerResponse.text("app")), lateHeader)
       const ports = yield* serveBoth(app.pipe(HttpMiddleware.withTracerDisabledWhen(() => true)))
       const reply = yield* compare(ports, { path: "/" })
