@@ -2,7 +2,7 @@
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { Schema } from "effect"
-import { UserNotFound } from "../core/auth/AuthAdmin.js"
+import { UserNotFound } from "../core/auth/AuthAdminError.js"
 import { AdminUser } from "../core/auth/AuthAdminSchema.js"
 import * as ApiError from "../core/errors/ApiError.js"
 import * as ApiContract from "../core/http/ApiContract.js"

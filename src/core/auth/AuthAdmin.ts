@@ -16,11 +16,11 @@
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Clock, type ConfigError, Context, Data, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { HttpClients, isTimeout } from "../clients/HttpClients.js"
 import * as RetryAfter from "../clients/RetryAfter.js"
-import * as ApiError from "../errors/ApiError.js"
 import * as Logging from "../runtime/Logging.js"
+import { type AdminFailure, AuthAdminError } from "./AuthAdminError.js"
 import {
   AdminUser,
   type CreateUserInput,
@@ -31,70 +31,9 @@ import {
   type UserPage
 } from "./AuthAdminSchema.js"
 import { isRecord, isUuid } from "./JwtClaims.js"
-import * as ProviderErrors from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 
-/** A user of the auth provider that does not exist (or an id no user can have). */
-export class UserNotFound extends ApiError.Class<UserNotFound>()("UserNotFound", {
-  status: 404,
-  code: "USER_NOT_FOUND",
-  message: "User not found"
-}) {}
-
-export type AdminFailure =
-  | "UserNotFound"
-  | "Conflict"
-  | "Invalid"
-  | "BadRequest"
-  | "Unavailable"
-  | "RateLimited"
-  | "Upstream"
-  | "NotConfigured"
-
-/** An admin operation failed; `kind` decides its public face (see the module's table). */
-export class AuthAdminError extends Data.TaggedError("AuthAdminError")<{
-  readonly operation: string
-  readonly kind: AdminFailure
-  readonly message: string
-  readonly status?: number
-  readonly errorCode?: string
-  readonly retryAfterSeconds?: number
-}> implements ApiError.Convertible {
-  [ApiError.ToApiError](): ApiError.ApiError {
-    switch (this.kind) {
-      case "UserNotFound":
-        return new UserNotFound()
-      case "Conflict":
-        return new ApiError.Conflict({ message: this.message })
-      case "Invalid":
-        return new ApiError.Validation({
-          message: this.message,
-          details: [{ path: fieldOf(this.errorCode), message: this.message }]
-        })
-      case "BadRequest":
-        return new ApiError.BadRequest({ message: this.message })
-      case "Unavailable":
-        return ProviderErrors.unavailable()
-      case "RateLimited":
-        return ProviderErrors.busy(this.retryAfterSeconds ?? ProviderErrors.unreachableRetryAfterSeconds)
-      case "Upstream":
-        return new ApiError.ExternalService({ message: "The authentication provider failed" })
-      case "NotConfigured":
-        return new ApiError.Internal({ message: "User administration is not configured" })
-    }
-  }
-}
-
-const fieldOf = (errorCode: string | undefined): string =>
-  errorCode === undefined
-    ? ""
-    : /password/.test(errorCode)
-    ? "password"
-    : /phone/.test(errorCode)
-    ? "phone"
-    : /email/.test(errorCode)
-    ? "email"
-    : ""
+export { AuthAdminError, UserNotFound } from "./AuthAdminError.js"
 
 const conflictCodes = new Set(["email_exists", "phone_exists", "user_already_exists", "identity_already_exists"])
 

@@ -237,7 +237,7 @@ describe("HttpClients", () => {
       assert.strictEqual(server.open(), 0)
     }))
 
-  it.effect("reads limits from HTTP_<NAME>_* with the seed's defaults", () =>
+  it.effect("reads limits from HTTP_<NAME>_* with the default limits", () =>
     Effect.gen(function*() {
       const limits = yield* HttpClientsSettings.config.pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(
