@@ -503,7 +503,7 @@ describe("Auth", () => {
         assert.include(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "", "SUPABASE_URL")
       }))
 
-    it.effect("Auth.config reads its variables with the documented defaults", () =>
+    it.effect("AuthSettings.config reads its variables with the documented defaults", () =>
       Effect.gen(function*() {
         const read = (entries: Record<string, string>) =>
           Effect.withConfigProvider(AuthSettings.config, ConfigProvider.fromMap(new Map(Object.entries(entries))))
