@@ -18,15 +18,19 @@ const ApiRoutes = Layer.unwrapEffect(
     return HttpApiRoutes.layer(api).pipe(
       Layer.provide([MeLive(api), AdminUsersLive(api)]),
       Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
-      Layer.provide(UserSync.layer().pipe(Layer.provide(UserRepo.layer)))
+      Layer.provide(UserSync.layer())
     )
   })
 )
 
-const Routes = Layer.merge(SystemRoutes, ApiRoutes)
+/**
+ * Every route of the reference API (the system probes and docs, the API under its prefix), on the `UserRepo` the
+ * caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing kit's `TestApp`.
+ */
+export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
-  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings)
+  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(Layer.provide(UserRepo.layer))
 
 export const layer = (settings: Settings) => layerWith(settings, Layer.empty)

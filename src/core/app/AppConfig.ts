@@ -186,4 +186,9 @@ export const load = (
     environment: options.environment ?? process.env
   })
 
+/** Settings from `environment` alone, no env file read: an in-process app's in tests, whatever the working folder. */
+export const fromEnvironment = (
+  environment: Readonly<Record<string, string | undefined>>
+): Effect.Effect<Settings, ConfigLoadError> => loadFrom({ config: settings, directory: undefined, environment })
+
 export { ConfigLoadError }

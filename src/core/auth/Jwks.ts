@@ -3,6 +3,8 @@
  * with jose, signatures checked with WebCrypto as jose does), with a short positive cache of verified tokens. Size,
  * shape and header are checked before any key is touched; the claims before any key is downloaded, or, when the
  * key is at hand, while WebCrypto checks the signature. Time is Effect's `Clock`, so tests drive it with `TestClock`.
+ * The key set is downloaded from the provider (`make`, `layer`) or held in memory (`layerStatic`, for tests): the
+ * verification is the same.
  */
 import {
   Clock,
@@ -18,7 +20,7 @@ import {
   type Scope
 } from "effect"
 import type { CryptoKey } from "jose"
-import type { HttpClients } from "../clients/HttpClients.js"
+import { HttpClients } from "../clients/HttpClients.js"
 import * as JwksCache from "./JwksCache.js"
 import {
   checkClaims,
@@ -32,7 +34,7 @@ import { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
 import { digest, TokenCache } from "./TokenCache.js"
 
-export type { JwsAlgorithm } from "./JwksCache.js"
+export type { JsonWebKeySet, JwsAlgorithm } from "./JwksCache.js"
 export { JwksUnavailable } from "./JwksCache.js"
 
 /** Local verification refused the token; `reason` says why and whether `Auth` may ask the provider. */
@@ -69,12 +71,16 @@ export const defaults: Tunables = {
   tokenCacheMax: 5000
 }
 
-export interface Options extends Tunables {
-  readonly jwksUrl: string
+/** What a token must carry and how it is checked, whatever the key source. */
+export interface VerificationOptions extends Tunables {
   readonly issuer: string
   readonly audience: string
   /** `SUPABASE_JWT_SECRET`: enables the legacy HS256 path; without it HS256 tokens are left to the provider. */
   readonly legacySecret: Option.Option<Redacted.Redacted>
+}
+
+export interface Options extends VerificationOptions {
+  readonly jwksUrl: string
 }
 
 export interface Status {
@@ -125,11 +131,15 @@ const startSignatureCheck = (header: ParsedHeader, key: CryptoKey): Promise<bool
   }
 }
 
-export const make = (options: Options): Effect.Effect<Service, never, HttpClients | Scope.Scope> =>
+/** The verifier on the key sets of `source`. */
+export const makeWithSource = (
+  source: JwksCache.KeySource,
+  options: VerificationOptions
+): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const algorithms = new Set<string>(options.algorithms)
     const keySets = yield* JwksCache.make({
-      jwksUrl: options.jwksUrl,
+      source,
       algorithms,
       maxKidLength: options.maxKidLength,
       ttl: options.jwksCacheTtl,
@@ -252,8 +262,21 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     }
   })
 
+/** The verifier on the provider's key set at `jwksUrl`, downloaded with the shared `supabaseAuth` client. */
+export const make = (options: Options): Effect.Effect<Service, never, HttpClients | Scope.Scope> =>
+  Effect.flatMap(
+    HttpClients,
+    (clients) => makeWithSource(JwksCache.remoteSource(clients.supabaseAuth, options.jwksUrl), options)
+  )
+
 export const layer = (options: Options): Layer.Layer<JwksVerifier, never, HttpClients> =>
   Layer.scoped(JwksVerifier, make(options))
+
+/** The verifier on a key set held in memory (an in-process issuer's): nothing is ever downloaded. */
+export const layerStatic = (
+  keySet: JwksCache.JsonWebKeySet,
+  options: VerificationOptions
+): Layer.Layer<JwksVerifier> => Layer.scoped(JwksVerifier, makeWithSource(JwksCache.staticSource(keySet), options))
 
 // Settings ----------------------------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 /**
- * The auth provider's key set (JWKS), downloaded with the shared `supabaseAuth` client and cached for the shorter of
- * its `Cache-Control: max-age` and the configured TTL. A `kid` miss refetches it at most once per cooldown and
- * within a reload budget; concurrent misses share one download; when a download fails, the last good set keeps
- * serving for a bounded stale window. A download that failed because the provider was unreachable may be tried
+ * The auth provider's key set (JWKS), from a key source (downloaded with the shared `supabaseAuth` client, or held in
+ * memory) and cached for the shorter of its `Cache-Control: max-age` and the configured TTL. A `kid` miss refetches
+ * it at most once per cooldown and within a reload budget; concurrent misses share one download; when a download
+ * fails, the last good set keeps serving for a bounded stale window. A download that failed because the provider was unreachable may be tried
  * again once `retryAfterUnreachable` has passed, whatever the cooldown and the budget say: that is the `Retry-After`
  * clients are given meanwhile, so a client that honours it finds the provider asked again. Only asymmetric keys of
  * the allowed algorithms are imported.
@@ -11,7 +11,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import { Clock, Data, Duration, Effect, type Scope } from "effect"
 import { type CryptoKey, importJWK, type JWK } from "jose"
-import { HttpClients, isTimeout } from "../clients/HttpClients.js"
+import { isTimeout } from "../clients/HttpClients.js"
 import * as Logging from "../runtime/Logging.js"
 import { RateBudget } from "../runtime/RateBudget.js"
 import * as SingleFlight from "../runtime/SingleFlight.js"
@@ -29,8 +29,18 @@ export interface VerificationKey {
   readonly byAlgorithm: ReadonlyMap<string, CryptoKey>
 }
 
+/**
+ * Where key sets come from: each run is one download (`remoteSource`), or one read of a set held in memory
+ * (`staticSource`), giving the JWK set document and for how long it may be cached (seconds). Whatever the source,
+ * the cache's rules (TTL, cooldown, budget, stale window) are the same.
+ */
+export type KeySource = Effect.Effect<
+  { readonly body: unknown; readonly maxAge: number | undefined },
+  JwksUnavailable
+>
+
 export interface KeySetOptions {
-  readonly jwksUrl: string
+  readonly source: KeySource
   readonly algorithms: ReadonlySet<string>
   readonly maxKidLength: number
   readonly ttl: Duration.Duration
@@ -170,8 +180,9 @@ const transportFailure = (error: HttpClientError.HttpClientError) =>
     detail: isTimeout(error) ? "timeout" : error._tag === "RequestError" ? "connection failed" : "unreadable response"
   })
 
-const download = (client: HttpClient.HttpClient, options: KeySetOptions) =>
-  client.get(options.jwksUrl, { headers: { accept: "application/json" } }).pipe(
+/** The provider's key set at `jwksUrl`, downloaded with `client` (the shared `supabaseAuth` client). */
+export const remoteSource = (client: HttpClient.HttpClient, jwksUrl: string): KeySource =>
+  client.get(jwksUrl, { headers: { accept: "application/json" } }).pipe(
     Effect.mapError(transportFailure),
     Effect.flatMap((response) => {
       if (response.status !== 200) {
@@ -185,15 +196,28 @@ const download = (client: HttpClient.HttpClient, options: KeySetOptions) =>
       }
       return response.json.pipe(
         Effect.mapError(transportFailure),
-        Effect.flatMap((body) => importKeySet(body, options)),
-        Effect.map((keys) => ({ keys, maxAge: maxAgeOf(response.headers["cache-control"]) }))
+        Effect.map((body) => ({ body, maxAge: maxAgeOf(response.headers["cache-control"]) }))
       )
     })
   )
 
-export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, HttpClients | Scope.Scope> =>
+/** A JWK set (`{"keys":[...]}`, public keys only), as a provider serves it. */
+export interface JsonWebKeySet {
+  readonly keys: ReadonlyArray<JWK>
+}
+
+/** A key set held in memory: every read gives it, with no download and no expiry of its own. */
+export const staticSource = (keySet: JsonWebKeySet): KeySource => Effect.succeed({ body: keySet, maxAge: undefined })
+
+/** One read of the key source, its keys imported. */
+const readSource = (options: KeySetOptions) =>
   Effect.gen(function*() {
-    const client = (yield* HttpClients).supabaseAuth
+    const { body, maxAge } = yield* options.source
+    return { keys: yield* importKeySet(body, options), maxAge }
+  })
+
+export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const scope = yield* Effect.scope
     const flight = SingleFlight.make<"jwks">(scope)
     const budget = new RateBudget(options.reloadBudget, Duration.minutes(1))
@@ -209,7 +233,7 @@ export const make = (options: KeySetOptions): Effect.Effect<KeySetCache, never, 
 
     const fetchKeySet = Effect.gen(function*() {
       downloads++
-      const result = yield* Effect.either(download(client, options))
+      const result = yield* Effect.either(readSource(options))
       const now = yield* Clock.currentTimeMillis
       if (result._tag === "Left") {
         lastFailure = result.left

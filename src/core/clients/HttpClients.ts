@@ -176,6 +176,10 @@ const withRequestId = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
           : HttpClientRequest.setHeader(request, "X-Request-ID", id))
   )
 
+/** `transport` with the clients' behaviour: a default timeout (overridable per request), the request id forwarded. */
+const withLimits = (transport: HttpClient.HttpClient, limits: Limits): HttpClient.HttpClient =>
+  withDefaultTimeout(withRequestId(transport), limits.timeout)
+
 /** One client on its own undici dispatcher, destroyed (with its sockets) when the scope closes. */
 export const makeClient = (limits: Limits): Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> =>
   Effect.map(
@@ -183,22 +187,43 @@ export const makeClient = (limits: Limits): Effect.Effect<HttpClient.HttpClient,
       Effect.sync(() => makeDispatcher(limits)),
       (dispatcher) => Effect.promise(() => dispatcher.destroy())
     ),
-    (dispatcher) => withDefaultTimeout(withRequestId(NodeHttpClient.makeUndici(dispatcher)), limits.timeout)
+    (dispatcher) => withLimits(NodeHttpClient.makeUndici(dispatcher), limits)
   )
+
+const limitsOf = (options: Options, name: Name): Limits => ({ ...defaults[name], ...options[name] })
+
+const service = (clients: { readonly [N in Name]: HttpClient.HttpClient }): Service => ({
+  ...clients,
+  get: (name) => clients[name]
+})
 
 export const make = (options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const limitsOf = (name: Name): Limits => ({ ...defaults[name], ...options[name] })
-    const clients: { readonly [N in Name]: HttpClient.HttpClient } = {
-      scraper: yield* makeClient(limitsOf("scraper")),
-      blog: yield* makeClient(limitsOf("blog")),
-      general: yield* makeClient(limitsOf("general")),
-      supabaseAuth: yield* makeClient(limitsOf("supabaseAuth"))
-    }
-    return { ...clients, get: (name) => clients[name] }
+    return service({
+      scraper: yield* makeClient(limitsOf(options, "scraper")),
+      blog: yield* makeClient(limitsOf(options, "blog")),
+      general: yield* makeClient(limitsOf(options, "general")),
+      supabaseAuth: yield* makeClient(limitsOf(options, "supabaseAuth"))
+    })
   })
 
 export const layer = (options: Options = {}): Layer.Layer<HttpClients> => Layer.scoped(HttpClients, make(options))
+
+/**
+ * The four clients over one `transport` instead of pools of their own, as tests use them: a transport that hands
+ * each request to a function answers in-process, with no socket. Default timeouts, their per-request override and
+ * the forwarded request id work as on the pooled clients; connection limits belong to pools and do not apply.
+ */
+export const layerWithTransport = (transport: HttpClient.HttpClient, options: Options = {}): Layer.Layer<HttpClients> =>
+  Layer.succeed(
+    HttpClients,
+    service({
+      scraper: withLimits(transport, limitsOf(options, "scraper")),
+      blog: withLimits(transport, limitsOf(options, "blog")),
+      general: withLimits(transport, limitsOf(options, "general")),
+      supabaseAuth: withLimits(transport, limitsOf(options, "supabaseAuth"))
+    })
+  )
 
 /** The clients from their settings group (`HttpClientsSettings`). */
 export const layerFromSettings = (settings: Settings): Layer.Layer<HttpClients> => layer(settings)

@@ -93,16 +93,19 @@ const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<stri
   return [...byPath].map(([key, why]) => `${key} ${why}`)
 }
 
-/** Loads `config` from the file chosen by `APP_ENV` overlaid by `environment`, failing with every problem at once. */
+/**
+ * Loads `config` from the file chosen by `APP_ENV` in `directory` (none read without a directory) overlaid by
+ * `environment`, failing with every problem at once.
+ */
 export const loadFrom = <A>(options: {
   readonly config: (env: AppEnv) => Config.Config<A>
-  readonly directory: string
+  readonly directory: string | undefined
   readonly environment: Readonly<Record<string, string | undefined>>
 }): Effect.Effect<A, ConfigLoadError> =>
   Effect.suspend(() => {
     const env = resolveAppEnv(options.environment)
     if (env instanceof ConfigLoadError) return Effect.fail(env)
-    const file = readEnvFile(Path.join(options.directory, envFileName(env)))
+    const file = options.directory === undefined ? {} : readEnvFile(Path.join(options.directory, envFileName(env)))
     const provider = providerFromMap(mergeSources(file, options.environment))
     return provider.load(options.config(env)).pipe(
       Effect.catchAllCause((cause) =>

@@ -154,7 +154,8 @@ export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"
 }
 
 /**
- * Serves `routes` (an `HttpLayerRouter` app) with the request pipeline around every route, unknown ones included.
+ * Serves `routes` (an `HttpLayerRouter` app) with the request pipeline around every route, unknown ones included, on
+ * the `HttpServer` it is given: the listening one (`layerListen`), or one with no socket that tests drive in-process.
  */
 export const serve = <A, E, R>(routes: Layer.Layer<A, E, R>, options: ServeOptions) =>
   HttpLayerRouter.serve(
@@ -240,19 +241,23 @@ export interface Settings {
   readonly tracingEnabled: boolean
 }
 
-/** The whole server from its settings: listening, serving `routes` through the pipeline, drained on shutdown. */
+/** What `serve` reads of the settings: the request pipeline's and the requests' own. */
+export const serveOptions = (settings: Settings): ServeOptions => ({
+  corsOrigins: settings.cors.origins,
+  corsAllowCredentials: settings.cors.allowCredentials,
+  maxBodyBytes: settings.server.maxBodyBytes,
+  maxJsonDepth: settings.server.maxJsonDepth,
+  tracing: settings.tracingEnabled
+})
+
+/**
+ * The whole server from its settings: listening, serving `routes` through the pipeline, drained on shutdown. `serve`
+ * on any other `HttpServer` (an in-process one, for tests) answers as this one does.
+ */
 export const layerFromSettings = <E, R>(routes: Layer.Layer<never, E, R>, settings: Settings) =>
   layerDrainOnShutdown(settings.server.shutdownGrace).pipe(
     Layer.provide(logAddress),
-    Layer.provide(
-      serve(routes, {
-        corsOrigins: settings.cors.origins,
-        corsAllowCredentials: settings.cors.allowCredentials,
-        maxBodyBytes: settings.server.maxBodyBytes,
-        maxJsonDepth: settings.server.maxJsonDepth,
-        tracing: settings.tracingEnabled
-      })
-    ),
+    Layer.provide(serve(routes, serveOptions(settings))),
     Layer.provideMerge(layerListen({
       host: settings.server.host,
       port: settings.server.port,

@@ -46,6 +46,16 @@ describe("AppConfig", () => {
       assert.strictEqual(unset.core.apiPrefix, "/api/v1", "an empty variable counts as unset")
     }))
 
+  it.effect("fromEnvironment reads no file: the environment alone, whatever the working folder holds", () =>
+    Effect.gen(function*() {
+      // This repository's .env.test sets SECRET_KEY and PORT=0; neither is read.
+      const missing = yield* Effect.flip(AppConfig.fromEnvironment({ APP_ENV: "test" }))
+      assert.deepStrictEqual(missing.problems.map((p) => p.split(" ")[0]), ["SECRET_KEY"])
+      const settings = yield* AppConfig.fromEnvironment({ APP_ENV: "test", SECRET_KEY: "k".repeat(40) })
+      assert.strictEqual(settings.core.env, "test")
+      assert.strictEqual(settings.server.port, 8000)
+    }))
+
   it.effect("an invalid environment value is an error, never hidden by the file's valid one", () =>
     Effect.gen(function*() {
       const found = yield* problems({ ".env.dev": `${devSecret}PORT=7000\n` }, { PORT: "not-a-port" })
