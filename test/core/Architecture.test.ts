@@ -23,6 +23,18 @@ const allowed: Readonly<Record<string, ReadonlyArray<string>>> = {
 
 const topLevelFiles = ["CoreLive.ts", "index.ts"]
 
+/**
+ * Which folder of `src` may import which: the app on the core, the development issuer on the core, the testing kit
+ * (what users' tests import) on the core and the reference API; nothing imports the kit. `main.ts` may import any.
+ */
+const srcAllowed: Readonly<Record<string, ReadonlyArray<string>>> = {
+  core: [],
+  domain: ["core"],
+  api: ["core", "domain"],
+  dev: ["core"],
+  testing: ["api", "core", "domain"]
+}
+
 const specifiers = (source: string): Array<string> =>
   [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)].map((match) => match[1]!)
 
@@ -52,6 +64,12 @@ const imports = (file: string, source: string): Array<string> =>
 const concernOf = (file: string): string | undefined => {
   const parts = Path.relative(core, file).split(Path.sep)
   return parts.length > 1 ? parts[0] : undefined
+}
+
+/** The folder of a file under `src` (`core/auth/Jwks.ts` is `core`), or undefined at its top. */
+const srcFolderOf = (file: string): string | undefined => {
+  const parts = Path.relative(src, file).split(Path.sep)
+  return parts.length > 1 && parts[0] !== ".." ? parts[0] : undefined
 }
 
 /** A cycle in a graph given as adjacency lists, or undefined. */
@@ -141,6 +159,29 @@ describe("architecture", () => {
         const to = concernOf(target)
         const ok = to === from || (to !== undefined && (allowed[from] ?? []).includes(to))
         return ok ? [] : [`${Path.relative(core, file)} -> ${Path.relative(core, target)}`]
+      })
+    })
+    assert.deepStrictEqual(violations, [])
+  })
+
+  it("each folder of src imports only the folders it may (the testing kit by none)", () => {
+    const folders = Fs.readdirSync(src, { withFileTypes: true }).filter((entry) => entry.isDirectory())
+    assert.deepStrictEqual(folders.map((entry) => entry.name).sort(), Object.keys(srcAllowed).sort())
+    // The package's own entries (`effect-core`, `effect-core/testing`) are for its users: inside, imports are relative.
+    const packageName = (JSON.parse(read(Path.join(root, "package.json"))) as { name: string }).name
+    const selfImports = sourceFiles(src).flatMap((file) =>
+      specifiers(read(file))
+        .filter((specifier) => specifier === packageName || specifier.startsWith(`${packageName}/`))
+        .map((specifier) => `${Path.relative(src, file)} -> ${specifier}`)
+    )
+    assert.deepStrictEqual(selfImports, [])
+    const violations = sourceFiles(src).flatMap((file) => {
+      const from = srcFolderOf(file)
+      if (from === undefined) return []
+      return imports(file, read(file)).flatMap((target) => {
+        const to = srcFolderOf(target)
+        const ok = to === from || (to !== undefined && (srcAllowed[from] ?? []).includes(to))
+        return ok ? [] : [`${Path.relative(src, file)} -> ${Path.relative(src, target)}`]
       })
     })
     assert.deepStrictEqual(violations, [])
