@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto"
 import * as Migrations from "../../src/core/db/Migrations.js"
 import { appRole, layer as userRepoLayer, UserRepo } from "../../src/domain/UserRepo.js"
 import { adminQuery, layerPools, layerTestDb, TestDb, uniqueAppName } from "../support/DatabaseFixtures.js"
+import * as UserRepoContract from "../support/UserRepoContract.js"
 
 const layerRepo = Layer.unwrapEffect(
   Effect.map(TestDb, (db) =>
@@ -79,6 +80,13 @@ describe("UserRepo", () => {
         assert.strictEqual(later.role, "admin")
         assert.deepStrictEqual(yield* countRows(sub), [{ n: 1 }])
       }))
+
+    it.effect.prop(
+      "the upsert semantics the in-memory repository shares: generated sightings of a few users, in both cases",
+      [UserRepoContract.sightings],
+      ([seen]) => UserRepoContract.check(seen),
+      { fastCheck: { numRuns: 40 } }
+    )
 
     it.effect("findById finds the row by its local id; unknown or malformed ids find nothing", () =>
       Effect.gen(function*() {
