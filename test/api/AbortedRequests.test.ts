@@ -13,9 +13,9 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { inject } from "vitest"
 import { MainDb } from "../../src/core/db/Database.js"
 import { ensureSharedPgBouncer } from "../support/PgBouncer.js"
+import { provided } from "../support/Provided.js"
 import * as TestServerLayer from "../support/TestServer.js"
 import { TestServer } from "../support/TestServer.js"
 
@@ -80,7 +80,7 @@ const modes: ReadonlyArray<Mode> = [
   },
   {
     name: "Postgres directly",
-    env: Effect.succeed({ DATABASE_URL: inject("databaseUrl") }),
+    env: Effect.succeed({ DATABASE_URL: provided("databaseUrl") }),
     // Never ending within the test: only the cancel frees the connection.
     abortedSleepMs: 60_000
   },
@@ -88,7 +88,7 @@ const modes: ReadonlyArray<Mode> = [
     name: "PgBouncer in transaction mode",
     env: Effect.map(
       Effect.promise(() => ensureSharedPgBouncer()),
-      () => ({ DATABASE_URL: inject("databaseUrlViaPgBouncer") })
+      () => ({ DATABASE_URL: provided("databaseUrlViaPgBouncer") })
     ),
     // Not cancelled through a pooler: the statement runs to its end, its connection then serves the others.
     abortedSleepMs: 10

@@ -5,8 +5,8 @@
 import { afterEach, assert, beforeEach, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
-import { inject } from "vitest"
 import { startSupabaseStandIn, type SupabaseStandInServer } from "../../src/dev/SupabaseStandIn.js"
+import { provided } from "../support/Provided.js"
 
 interface Server {
   readonly child: ChildProcess
@@ -25,7 +25,7 @@ const startServer = (issuer: SupabaseStandInServer, env: Record<string, string> 
         PORT: "0",
         LOG_FORMAT: "json",
         LOG_LEVEL: "info",
-        DATABASE_URL: inject("databaseUrl"),
+        DATABASE_URL: provided("databaseUrl"),
         SUPABASE_URL: issuer.url,
         SUPABASE_ANON_KEY: issuer.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: issuer.serviceRoleKey,

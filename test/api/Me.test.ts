@@ -2,9 +2,9 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
-import { inject } from "vitest"
 import { UserView } from "../../src/api/MeGroup.js"
 import { attackCorpus } from "../support/AuthFixtures.js"
+import { provided } from "../support/Provided.js"
 import { TestServer } from "../support/TestServer.js"
 import * as TestServerLayer from "../support/TestServer.js"
 
@@ -15,7 +15,7 @@ const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bea
 const rowsFor = (supabaseUserId: string) =>
   Effect.acquireUseRelease(
     Effect.promise(async () => {
-      const client = new pg.Client({ connectionString: inject("databaseUrl") })
+      const client = new pg.Client({ connectionString: provided("databaseUrl") })
       await client.connect()
       return client
     }),

@@ -5,8 +5,8 @@
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
-import { inject } from "vitest"
 import { ensureSharedPgBouncer, withDatabase } from "../support/PgBouncer.js"
+import { provided } from "../support/Provided.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -59,7 +59,7 @@ describe("startup against a database that refuses the connection for good", () =
     "a startup parameter PgBouncer refuses, a missing database, an unknown role: one error line each, exit code 1, no retry",
     async () => {
       const viaPgBouncer = await ensureSharedPgBouncer()
-      const direct = inject("databaseUrl")
+      const direct = provided("databaseUrl")
       const withOptions = new URL(withDatabase(viaPgBouncer, new URL(direct).pathname.slice(1)))
       withOptions.searchParams.set("options", "-c search_path=public")
       const unknownRole = new URL(direct)

@@ -2,7 +2,7 @@
  * vitest globalSetup: one database for the whole test run.
  *
  * Add to vitest.config.ts:   test: { globalSetup: ["test/support/GlobalSetup.ts"] }
- * In a test:                 import { inject } from "vitest"; const url = inject("databaseUrl")
+ * In a test:                 import { provided } from "./Provided.js"; const url = provided("databaseUrl")
  *
  * Before creating it, drops the `t_*` databases that crashed earlier runs left behind (see
  * dropStaleTestDatabases in ./database.ts); the run's own database is dropped at teardown.

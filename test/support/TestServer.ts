@@ -4,7 +4,6 @@
  */
 import { Context, Effect, Layer, LogLevel } from "effect"
 import type * as Net from "node:net"
-import { inject } from "vitest"
 import * as Http from "../../src/api/Http.js"
 import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
@@ -15,6 +14,7 @@ import {
   type SupabaseStandInOptions,
   type SupabaseStandInServer
 } from "../../src/dev/SupabaseStandIn.js"
+import { provided } from "./Provided.js"
 
 export interface Running {
   readonly url: string
@@ -53,7 +53,7 @@ export const layer = <E = never, R = never>(options: Options<E, R> = {}) =>
         environment: {
           APP_ENV: "test",
           PORT: "0",
-          DATABASE_URL: inject("databaseUrl"),
+          DATABASE_URL: provided("databaseUrl"),
           ...(standIn === undefined ? {} : {
             SUPABASE_URL: standIn.url,
             SUPABASE_ANON_KEY: standIn.anonKey,
