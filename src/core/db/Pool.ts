@@ -1,7 +1,9 @@
 /**
  * The `pg` pool under `MainDb` and `BgDb`. What plain `pg` does not do:
- * - the statement timeout is set by each transaction itself (see `StatementTimeout`), so it holds through a pooler
- *   that refuses it as a startup parameter, and no connection-level setting is ever needed;
+ * - the statement timeout: on a connection that leads straight to its Postgres backend, set once for the session
+ *   when the connection opens; through a pooler (or where that cannot be told), set by each transaction itself (see
+ *   `StatementTimeout`), since a pooler refuses it as a startup parameter and would carry a session setting over to
+ *   other clients of the same server connection;
  * - a connection whose query failed because the connection itself broke is destroyed rather than handed to the
  *   next caller;
  * - a statement is cancelled (for a caller that gave up on it) only where the cancel cannot reach anyone else's:
@@ -74,6 +76,8 @@ interface AppClientConfig extends pg.ClientConfig {
   readonly statementTimeoutMillis?: number | undefined
   /** Whether the server honours cancel requests. */
   readonly cancellable?: boolean | undefined
+  /** Whether a direct connection may take the timeout as a session setting (it is reused, so that pays). */
+  readonly sessionTimeout?: boolean | undefined
 }
 
 type QueryCallback = (error: Error | undefined, result: unknown) => void
@@ -99,6 +103,10 @@ class AppClient extends pg.Client {
    */
   direct = false
   private readonly cancellable: boolean
+  /** `SET statement_timeout` for a direct connection, when it may take the timeout as a session setting. */
+  private readonly sessionSetting: string | undefined
+  /** Whether the timeout is this connection's session setting: its statements then carry no prelude. */
+  private timeoutInSession = false
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
   private readonly session: StatementTimeout.Session
@@ -108,10 +116,14 @@ class AppClient extends pg.Client {
     const timeout = config?.statementTimeoutMillis
     const prelude = timeout === undefined ? undefined : StatementTimeout.prelude(timeout)
     this.cancellable = config?.cancellable ?? true
+    this.sessionSetting = timeout === undefined || config?.sessionTimeout !== true
+      ? undefined
+      : StatementTimeout.sessionSetting(timeout)
     this.session = {
       // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
       preludeFor: (text) =>
-        prelude !== undefined && this.transactionStatus === "I" && StatementTimeout.acceptsPrelude(text)
+        prelude !== undefined && !this.timeoutInSession && this.transactionStatus === "I" &&
+          StatementTimeout.acceptsPrelude(text)
           ? prelude
           : undefined
     }
@@ -128,7 +140,7 @@ class AppClient extends pg.Client {
 
   /**
    * Connects, then, where statements may be cancelled, learns whether a pooler stands between (one round trip per
-   * new connection, before it is handed to anyone).
+   * new connection, before it is handed to anyone); with none, sets the statement timeout for the session.
    */
   override connect(): Promise<void>
   override connect(callback: (error?: Error) => void): void
@@ -138,6 +150,10 @@ class AppClient extends pg.Client {
       try {
         const result = await super.query<{ pid: number }>("select pg_backend_pid() as pid")
         this.direct = result.rows[0]?.pid === this.processID
+        if (this.direct && this.sessionSetting !== undefined) {
+          await super.query(this.sessionSetting)
+          this.timeoutInSession = true
+        }
       } catch (error) {
         // The pool forgets a client that failed to connect without closing it.
         await this.end().catch(() => {})
@@ -283,7 +299,9 @@ export const make = (config: PoolConfig): pg.Pool => {
     Client: AppClient,
     ...(config.serverless ? { maxUses: 1 } : {}),
     statementTimeoutMillis: config.statementTimeoutMillis,
-    cancellable: config.cancellable
+    cancellable: config.cancellable,
+    // A connection used once would pay a round trip for a setting that the prelude carries for free.
+    sessionTimeout: !config.serverless
   }
   const pool = new AppPool(options)
   pool.on("error", () => {})

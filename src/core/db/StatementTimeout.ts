@@ -1,10 +1,11 @@
 /**
- * The statement timeout, set by the statement itself: a connection that is not inside a transaction sends, ahead of
+ * The statement timeout where a pooler may stand between the app and Postgres, set by the statement itself: a connection that is not inside a transaction sends, ahead of
  * each statement and in the same round trip, `select set_config('statement_timeout', '<ms>', true)`.
  * Both run in one transaction (the extended protocol's implicit one up to its Sync, or the simple protocol's implicit
  * block), so the setting holds for the statement, or for the whole transaction a `BEGIN` opens, and is gone when it
  * ends. Postgres then cancels an overrunning statement itself: nothing is sent from outside, and nothing depends on
  * a startup parameter, which PgBouncer refuses as it ships (08P01 "unsupported startup parameter").
+ * A connection known to lead straight to its backend takes the timeout once, as a session setting (`Pool`).
  */
 import pg from "pg"
 
@@ -18,6 +19,9 @@ export const acceptsPrelude = (text: string): boolean => text.trim() !== "" && !
 /** The prelude for a timeout of `millis` (an integer we make, so a literal is safe and works in both protocols). */
 export const prelude = (millis: number): string =>
   `select set_config('statement_timeout', '${Math.max(0, Math.round(millis))}', true)`
+
+/** The session setting for a timeout of `millis`, for a direct connection. */
+export const sessionSetting = (millis: number): string => `set statement_timeout = ${Math.max(0, Math.round(millis))}`
 
 /** The parts of pg's connection a query writes to. */
 export interface Wire {

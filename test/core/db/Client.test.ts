@@ -91,6 +91,45 @@ describe("DatabaseClient", () => {
         }))
     })
 
+    for (const via of ["direct", "pgbouncer"] as const) {
+      it.effect(`the statement timeout is ${via === "direct" ? "the direct connection's session setting, with no prelude on its statements" : "set by each statement's prelude through PgBouncer, never as a session setting"}`, () =>
+        Effect.gen(function*() {
+          const db = yield* TestDb
+          if (via === "pgbouncer") yield* Effect.promise(() => ensureSharedPgBouncer())
+          const appName = uniqueAppName("where")
+          const marker = `select 'timeout_${via}' as marker`
+          yield* Effect.gen(function*() {
+            const sql = yield* MainDb
+            // Without parameters pg sends the simple protocol: a prelude would travel in the same query string.
+            yield* sql.unsafe(marker)
+            // The backend's last query, as Postgres received it.
+            const [backend] = yield* adminQuery<{ query: string }>(
+              db.url,
+              "select query from pg_stat_activity where datname = $1 and query like $2",
+              [db.name, `%timeout_${via}%`]
+            )
+            assert.isDefined(backend)
+            if (via === "direct") {
+              assert.strictEqual(backend.query, marker)
+              // The setting is the session's: in force with no transaction of the statement's own to hold it.
+              assert.deepStrictEqual(yield* sql.unsafe(`show statement_timeout`), [{ statement_timeout: "5s" }])
+            } else {
+              assert.match(backend.query, /^select set_config\('statement_timeout', '5000', true\);\n/)
+              // The server connection PgBouncer lent holds no session setting of ours for its next client.
+              const [server] = yield* adminQuery<{ timeout: string }>(
+                db.urlViaPgBouncer,
+                "select current_setting('statement_timeout') as timeout"
+              )
+              assert.strictEqual(server?.timeout, "0")
+            }
+          }).pipe(Effect.provide(layerPools(
+            via === "direct" ? db.url : db.urlViaPgBouncer,
+            appName,
+            { main: { statementTimeout: Option.some("5 seconds") } }
+          )))
+        }))
+    }
+
     it.effect("interrupted while it runs on a direct connection, a statement is cancelled and its connection closed", () =>
       Effect.gen(function*() {
         const db = yield* TestDb
