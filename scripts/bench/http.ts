@@ -3,7 +3,17 @@
  * request) against a minimal Fastify server answering the same JSON, alternating, from a second process.
  */
 import { fileURLToPath } from "node:url"
-import { compare, freePort, loadGenerator, measure, printRows, type Row, startServer, stopServer } from "./load.js"
+import {
+  compare,
+  freePort,
+  loadGenerator,
+  measure,
+  printRows,
+  type Row,
+  startServer,
+  stopServer,
+  withGoal
+} from "./load.js"
 import * as BenchServer from "./server.js"
 
 export const run = async (options: { readonly seconds?: number } = {}): Promise<ReadonlyArray<Row>> => {
@@ -15,12 +25,22 @@ export const run = async (options: { readonly seconds?: number } = {}): Promise<
     `http://127.0.0.1:${basePort}/health`
   )
   try {
+    const health = compare(
+      "GET /health, full stack vs Fastify",
+      () => measure(`${ours.url}/health`, { seconds, connections: 50 }),
+      () => measure(`http://127.0.0.1:${basePort}/health`, { seconds, connections: 50 })
+    )
+    const { baseline, ours: ourLatency } = health.latency!
     return [
-      compare(
-        "GET /health, full stack vs Fastify",
-        () => measure(`${ours.url}/health`, { seconds, connections: 50 }),
-        () => measure(`http://127.0.0.1:${basePort}/health`, { seconds, connections: 50 })
-      )
+      withGoal(health, { of: "ratio", atLeast: 0.5 }),
+      {
+        name: "p99 latency /health at 50 connections, ours vs Fastify",
+        ours: ourLatency.p99,
+        baseline: baseline.p99,
+        ratio: ourLatency.p99 / baseline.p99,
+        unit: "ms",
+        goal: { of: "ratio", atMost: 3 }
+      }
     ]
   } finally {
     await Promise.all([ours.stop(), stopServer(base)])

@@ -8,6 +8,35 @@ export interface Row {
   readonly baseline: number
   readonly ratio: number
   readonly unit?: string
+  /** Median latencies of each side's rounds, in milliseconds, when the case measured them. */
+  readonly latency?: { readonly ours: Latency; readonly baseline: Latency }
+  /** The target this row is held to (issue 14's table): a bound on its ratio, or on `ours` itself. */
+  readonly goal?: Goal
+}
+
+export interface Goal {
+  readonly of: "ratio" | "ours"
+  readonly atLeast?: number
+  readonly atMost?: number
+}
+
+export const withGoal = (row: Row, goal: Goal): Row => ({ ...row, goal })
+
+const goalText = (goal: Goal): string =>
+  [goal.atLeast === undefined ? "" : `>= ${goal.atLeast}`, goal.atMost === undefined ? "" : `<= ${goal.atMost}`]
+    .filter((part) => part !== "").join(" and ")
+
+const meets = (goal: Goal, value: number): boolean =>
+  (goal.atLeast === undefined || value >= goal.atLeast) && (goal.atMost === undefined || value <= goal.atMost)
+
+export interface Latency {
+  readonly p50: number
+  readonly p99: number
+}
+
+/** One load round: requests per second and the latency percentiles (milliseconds). */
+export interface Sample extends Latency {
+  readonly rps: number
 }
 
 export const freePort = (): Promise<number> =>
@@ -62,11 +91,15 @@ export const stopServer = (child: ChildProcess): Promise<void> =>
     child.kill("SIGTERM")
   })
 
-/** Requests per second against `url` for `seconds`, with `connections` open, from a separate process. */
+// wrk prints latencies with their unit.
+const wrkMillis = (value: string, unit: string): number =>
+  Number(value) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 1)
+
+/** Requests per second and latency against `url` for `seconds`, with `connections` open, from a separate process. */
 export const measure = (
   url: string,
   options: { readonly seconds: number; readonly connections: number; readonly headers?: Record<string, string> }
-): number => {
+): Sample => {
   const headerArgs = Object.entries(options.headers ?? {}).flatMap(([key, value]) => ["-H", `${key}: ${value}`])
   if (loadGenerator === "wrk") {
     const cpu = pin ? ["taskset", "-c", "1"] : []
@@ -74,6 +107,7 @@ export const measure = (
       ...cpu.slice(1),
       ...(pin ? ["wrk"] : []),
       "-t1",
+      "--latency",
       `-c${options.connections}`,
       `-d${options.seconds}s`,
       ...headerArgs,
@@ -82,7 +116,11 @@ export const measure = (
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(output)
     const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output)
     if (non2xx) throw new Error(`${url}: ${non2xx[1]} non-2xx responses`)
-    return Number(rps?.[1] ?? 0)
+    const percentile = (p: string) => {
+      const match = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)`, "m").exec(output)
+      return match ? wrkMillis(match[1]!, match[2]!) : Number.NaN
+    }
+    return { rps: Number(rps?.[1] ?? 0), p50: percentile("50"), p99: percentile("99") }
   }
   const output = execFileSync(process.execPath, [
     "node_modules/autocannon/autocannon.js",
@@ -96,7 +134,7 @@ export const measure = (
   ], { encoding: "utf8" })
   const result = JSON.parse(output)
   if (result.non2xx > 0) throw new Error(`${url}: ${result.non2xx} non-2xx responses`)
-  return result.requests.average
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
 }
 
 export const median = (values: ReadonlyArray<number>): number => {
@@ -105,23 +143,36 @@ export const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
+const latencyOf = (samples: ReadonlyArray<Sample>): Latency => ({
+  p50: median(samples.map((sample) => sample.p50)),
+  p99: median(samples.map((sample) => sample.p99))
+})
+
 /** Alternates the two targets `rounds` times after a warm-up of each, and compares their medians. */
 export const compare = (
   name: string,
-  ours: () => number,
-  baseline: () => number,
+  ours: () => Sample,
+  baseline: () => Sample,
   rounds = 3
 ): Row => {
   ours()
   baseline()
-  const a: Array<number> = []
-  const b: Array<number> = []
+  const a: Array<Sample> = []
+  const b: Array<Sample> = []
   for (let round = 0; round < rounds; round++) {
     b.push(baseline())
     a.push(ours())
   }
-  const row = { name, ours: median(a), baseline: median(b), ratio: median(a) / median(b), unit: "req/s" }
-  return row
+  const oursRps = median(a.map((sample) => sample.rps))
+  const baselineRps = median(b.map((sample) => sample.rps))
+  return {
+    name,
+    ours: oursRps,
+    baseline: baselineRps,
+    ratio: oursRps / baselineRps,
+    unit: "req/s",
+    latency: { ours: latencyOf(a), baseline: latencyOf(b) }
+  }
 }
 
 export const printRows = (rows: ReadonlyArray<Row>): void => {
@@ -132,6 +183,29 @@ export const printRows = (rows: ReadonlyArray<Row>): void => {
       `${row.name.padEnd(width)}  ${row.ours.toFixed(0).padStart(12)}  ${row.baseline.toFixed(0).padStart(12)}  ${
         row.ratio.toFixed(2)
       }${row.unit === undefined ? "" : `  (${row.unit})`}`
+    )
+  }
+  const held = rows.filter((row) => row.goal !== undefined)
+  if (held.length > 0) {
+    console.log("\ngoals (issue 14)")
+    for (const row of held) {
+      const goal = row.goal!
+      const value = goal.of === "ratio" ? row.ratio : row.ours
+      const shown = goal.of === "ratio" ? `ratio ${value.toFixed(2)}` : `${value.toFixed(0)} ${row.unit ?? ""}`.trim()
+      console.log(
+        `${row.name.padEnd(width)}  ${shown.padStart(12)}  goal ${goalText(goal)}  ${
+          meets(goal, value) ? "met" : "NOT MET"
+        }`
+      )
+    }
+  }
+  for (const row of rows) {
+    if (row.latency === undefined) continue
+    const { baseline, ours } = row.latency
+    console.log(
+      `${row.name}: latency p50/p99 ours ${ours.p50.toFixed(1)}/${ours.p99.toFixed(1)} ms, baseline ${
+        baseline.p50.toFixed(1)
+      }/${baseline.p99.toFixed(1)} ms`
     )
   }
 }

@@ -1,4 +1,8 @@
-/** Our server for the HTTP benchmarks: the real `src/main.ts` on a database of its own, trusting a local stand-in. */
+/**
+ * Our server for the HTTP benchmarks: the real server as `npm start` runs it (`dist/main.js`, built first), on a
+ * database of its own, trusting a local stand-in.
+ */
+import { execFileSync } from "node:child_process"
 import { startSupabaseStandIn, type SupabaseStandInServer } from "../../src/dev/SupabaseStandIn.js"
 import { createTestDatabase } from "../../test/support/TestDatabase.js"
 import { freePort, startServer, stopServer } from "./load.js"
@@ -6,15 +10,25 @@ import { freePort, startServer, stopServer } from "./load.js"
 export interface BenchServer {
   readonly url: string
   readonly issuer: SupabaseStandInServer
+  /** The server's process, for its memory figures. */
+  readonly pid: number
   readonly stop: () => Promise<void>
 }
 
+let built = false
+const build = () => {
+  if (built) return
+  execFileSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], { stdio: "inherit" })
+  built = true
+}
+
 export const start = async (): Promise<BenchServer> => {
+  build()
   const database = await createTestDatabase("bench")
   const issuer = await startSupabaseStandIn()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = await startServer(["--import", "tsx", "src/main.ts"], `${url}/health`, {
+  const child = await startServer(["dist/main.js"], `${url}/health`, {
     APP_ENV: "test",
     HOST: "127.0.0.1",
     PORT: String(port),
@@ -29,6 +43,7 @@ export const start = async (): Promise<BenchServer> => {
   return {
     url,
     issuer,
+    pid: child.pid!,
     stop: async () => {
       await stopServer(child)
       await issuer.stop()

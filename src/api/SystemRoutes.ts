@@ -2,11 +2,10 @@
  * The system probes and the docs, served straight off the router: probes are hit constantly and must stay cheap,
  * so their bodies are encoded once at startup. Their contract is `SystemGroup`, documented with the API.
  */
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema, Scope } from "effect"
 import { AppConfig } from "../core/app/AppConfig.js"
 import * as ApiError from "../core/errors/ApiError.js"
 import { Readiness } from "../core/runtime/Readiness.js"
@@ -41,15 +40,34 @@ const probes = Layer.unwrapEffect(Effect.gen(function*() {
   ])
 }))
 
-const docs = Layer.unwrapEffect(Effect.gen(function*() {
+/**
+ * The docs page embeds its viewer's script, megabytes of it: that module is loaded, and the page built, when the page
+ * is first asked for, so a server nobody reads the docs of never holds them.
+ */
+const docsPage = (api: ReturnType<typeof documented>) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const page = yield* Effect.cached(
+      Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
+        Effect.flatMap((Scalar) =>
+          HttpLayerRouter.toHttpEffect(
+            Scalar.layerHttpLayerRouter({ api, path: "/docs", scalar: { withDefaultFonts: false } })
+          )
+        ),
+        Effect.provideService(Scope.Scope, scope),
+        // A router of its own: in the app's memo map the router layer is the app's, which has `/docs` already.
+        Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
+      )
+    )
+    return HttpLayerRouter.add("GET", "/docs", Effect.flatten(page))
+  })
+
+const docs = Layer.unwrapScoped(Effect.gen(function*() {
   const settings = yield* AppConfig
   if (!settings.features.docsEnabled) return Layer.empty
   const api = documented(settings.core.apiPrefix, settings.core.version)
   const spec = preEncoded(JSON.stringify(OpenApi.fromApi(api)))
-  return Layer.merge(
-    HttpLayerRouter.add("GET", "/openapi.json", Effect.sync(spec)),
-    HttpApiScalar.layerHttpLayerRouter({ api, path: "/docs", scalar: { withDefaultFonts: false } })
-  )
+  return Layer.merge(HttpLayerRouter.add("GET", "/openapi.json", Effect.sync(spec)), yield* docsPage(api))
 }))
 
 export const SystemRoutes = Layer.merge(probes, docs)

@@ -11,14 +11,29 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { Cause, Duration, Effect, Layer, Option, Schedule } from "effect"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { MainDb } from "./Database.js"
 import * as DbResilience from "./DbResilience.js"
 
-/** The repository's `migrations/` folder. */
-export const defaultDirectory: string = fileURLToPath(new URL("../../../migrations", import.meta.url))
+/**
+ * The repository's `migrations/` folder, next to the nearest `package.json` above this module: found the same way
+ * whether this runs from `src/` or bundled into `dist/`.
+ */
+const packageRoot = (from: string): string => {
+  for (let directory = from;; directory = Path.dirname(directory)) {
+    if (FsSync.existsSync(Path.join(directory, "package.json")) || Path.dirname(directory) === directory) {
+      return directory
+    }
+  }
+}
+
+export const defaultDirectory: string = Path.join(
+  packageRoot(Path.dirname(fileURLToPath(import.meta.url))),
+  "migrations"
+)
 
 const migrationFile = /^(\d+)_([^.]+)\.sql$/
 
