@@ -52,61 +52,67 @@ export interface Session {
   readonly preludeFor: (text: string) => string | undefined
 }
 
-/** A pg `Query` that sends its session's prelude ahead of itself and keeps the prelude's result out of its own. */
-export class TimedQuery extends QueryWithHooks {
-  /** Set while the prelude's answer is being read. */
-  private inPrelude = false
-  private pendingPrelude: string | undefined = undefined
+/**
+ * A pg `Query` that sends its session's prelude ahead of itself and keeps the prelude's result out of its own.
+ *
+ * The class is anonymous on purpose, as `Client`'s statement is: tsx (esbuild's `keepNames`) redefines the `name` of
+ * a named class, and V8 then constructs a derived class through a slow path, on every statement.
+ */
+export const TimedQuery = (() =>
+  class extends QueryWithHooks {
+    /** Set while the prelude's answer is being read. */
+    private inPrelude = false
+    private pendingPrelude: string | undefined = undefined
 
-  constructor(config: unknown, values: unknown, callback: unknown, private readonly session: Session) {
-    super(config, values, callback)
-  }
-
-  override submit(connection: Wire): Error | null {
-    const text = this.text
-    const preamble = text === undefined ? undefined : this.session.preludeFor(text)
-    if (preamble === undefined) return super.submit(connection)
-    this.inPrelude = true
-    if (this.requiresPreparation()) {
-      // Extended protocol: `prepare` sends the prelude's Parse/Bind/Execute ahead of the statement's own messages;
-      // the statement's Sync ends the implicit transaction of both.
-      this.pendingPrelude = preamble
-      return super.submit(connection)
+    constructor(config: unknown, values: unknown, callback: unknown, private readonly session: Session) {
+      super(config, values, callback)
     }
-    // Simple protocol: one query string, one implicit transaction for the prelude and the statements after it.
-    connection.query(`${preamble};\n${text}`)
-    return null
-  }
 
-  override prepare(connection: Wire): void {
-    const preamble = this.pendingPrelude
-    this.pendingPrelude = undefined
-    if (preamble !== undefined) {
-      connection.parse({ text: preamble })
-      connection.bind({ values: [] })
-      connection.execute({})
+    override submit(connection: Wire): Error | null {
+      const text = this.text
+      const preamble = text === undefined ? undefined : this.session.preludeFor(text)
+      if (preamble === undefined) return super.submit(connection)
+      this.inPrelude = true
+      if (this.requiresPreparation()) {
+        // Extended protocol: `prepare` sends the prelude's Parse/Bind/Execute ahead of the statement's own messages;
+        // the statement's Sync ends the implicit transaction of both.
+        this.pendingPrelude = preamble
+        return super.submit(connection)
+      }
+      // Simple protocol: one query string, one implicit transaction for the prelude and the statements after it.
+      connection.query(`${preamble};\n${text}`)
+      return null
     }
-    super.prepare(connection)
-  }
 
-  override handleRowDescription(message: unknown): void {
-    if (!this.inPrelude) super.handleRowDescription(message)
-  }
+    override prepare(connection: Wire): void {
+      const preamble = this.pendingPrelude
+      this.pendingPrelude = undefined
+      if (preamble !== undefined) {
+        connection.parse({ text: preamble })
+        connection.bind({ values: [] })
+        connection.execute({})
+      }
+      super.prepare(connection)
+    }
 
-  override handleDataRow(message: { readonly fields: ReadonlyArray<unknown> }): void {
-    if (!this.inPrelude) super.handleDataRow(message)
-  }
+    override handleRowDescription(message: unknown): void {
+      if (!this.inPrelude) super.handleRowDescription(message)
+    }
 
-  override handleCommandComplete(message: unknown, connection: Wire): void {
-    if (this.inPrelude) {
+    override handleDataRow(message: { readonly fields: ReadonlyArray<unknown> }): void {
+      if (!this.inPrelude) super.handleDataRow(message)
+    }
+
+    override handleCommandComplete(message: unknown, connection: Wire): void {
+      if (this.inPrelude) {
+        this.inPrelude = false
+        return
+      }
+      super.handleCommandComplete(message, connection)
+    }
+
+    override handleError(error: Error, connection: Wire): void {
       this.inPrelude = false
-      return
+      super.handleError(error, connection)
     }
-    super.handleCommandComplete(message, connection)
-  }
-
-  override handleError(error: Error, connection: Wire): void {
-    this.inPrelude = false
-    super.handleError(error, connection)
-  }
-}
+  })()
