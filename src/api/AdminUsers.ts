@@ -1,15 +1,15 @@
 /** `{prefix}/admin/users`: create, list, get and delete users through the Supabase admin API; admins only. */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { AuthAdmin, UserNotFound } from "../core/auth/AuthAdmin.js"
 import * as ApiError from "../core/errors/ApiError.js"
+import * as HttpApiHandlers from "../core/http/HttpApiHandlers.js"
 import type { ServedApi } from "./Api.js"
 
 // The provider's 403 (our key refused) is a 502 `ExternalService`: the caller's role was checked by the middleware.
 const upstream = [ApiError.ServiceUnavailable, ApiError.ExternalService] as const
 
 export const AdminUsersLive = (api: ServedApi) =>
-  HttpApiBuilder.group(api, "adminUsers", (handlers) =>
+  HttpApiHandlers.group(api, "adminUsers", (handlers) =>
     Effect.gen(function*() {
       const admin = yield* AuthAdmin
       return handlers

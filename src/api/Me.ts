@@ -1,7 +1,7 @@
 /** `GET {prefix}/me`: the caller's user row, created the first time the caller is seen. */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Schema } from "effect"
+import * as HttpApiHandlers from "../core/http/HttpApiHandlers.js"
 import type { User } from "../domain/UserRepo.js"
 import type { ServedApi } from "./Api.js"
 import { CurrentUser } from "./Authentication.js"
@@ -24,7 +24,7 @@ const responseFor = (user: User): HttpServerResponse.HttpServerResponse => {
 }
 
 export const MeLive = (api: ServedApi) =>
-  HttpApiBuilder.group(
+  HttpApiHandlers.group(
     api,
     "me",
     (handlers) => handlers.handleRaw("me", () => Effect.map(CurrentUser, ({ user }) => responseFor(user)))
