@@ -3,7 +3,8 @@
  * of the registration context it wraps around every request. The handlers `HttpApiBuilder.group` builds already run
  * in their group's build context, which holds all the registration context does (`Layer.provide` passes the outer
  * context through), and middleware implementations are captured when the groups are built, so that copy bought
- * nothing and cost a FiberRef `locally` on every request.
+ * nothing and cost a FiberRef `locally` on every request. It serves the groups of `HttpApiBuilder.group` and of the
+ * leaner `HttpApiHandlers.group` alike: both register their routes in the same place.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
