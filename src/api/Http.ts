@@ -9,6 +9,8 @@ import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
 import { MeLive } from "./Me.js"
+import * as StreamAuth from "./StreamAuth.js"
+import { StreamTicketsLive } from "./StreamTickets.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
 /** The API's routes under the configured prefix, each group with its handlers and their dependencies. */
@@ -16,8 +18,8 @@ const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
-      Layer.provide([MeLive(api), AdminUsersLive(api)]),
-      Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
+      Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api)]),
+      Layer.provide([AuthenticationLive, AdminAuthenticationLive, StreamAuth.layer]),
       Layer.provide(UserSync.layer())
     )
   })
