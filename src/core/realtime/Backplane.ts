@@ -183,26 +183,20 @@ export const makeRedis = (
         ? Effect.void
         : Effect.promise(() => promise).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
 
-    // Messages not yet taken by Redis, in order: kept (a bounded number) while the connection is away and sent
-    // when it is back, so an event committed during an outage still reaches the other instances' streams even if
-    // they resynced before this connection returned. Publishing never waits for Redis.
-    const outbox: Array<readonly [channel: string, message: string]> = []
-    let flushing = false
+    // Messages Redis has not taken: kept (a bounded number) while the connection is away and sent when it is
+    // back, so an event committed during an outage still reaches the other instances' streams even if they resynced
+    // before this connection returned. Publishing never waits for Redis; while the connection is up, messages go out
+    // at once (ioredis pipelines them). One that fails goes back to the outbox: it may then arrive after a later
+    // one, which receivers of logged events notice (its predecessor was not sent) and catch up from the table.
+    type Outgoing = readonly [channel: string, message: string]
+    const outbox: Array<Outgoing> = []
+    const keep = (outgoing: Outgoing) => {
+      outbox.push(outgoing)
+      if (outbox.length > maxOutbox) outbox.shift()
+    }
     const flush = (): void => {
-      if (flushing || outbox.length === 0 || client.status !== "ready") return
-      flushing = true
-      const [name, message] = outbox[0]!
-      client.publish(name, message).then(
-        () => {
-          if (outbox[0]?.[1] === message) outbox.shift()
-          flushing = false
-          flush()
-        },
-        () => {
-          // The connection went away: the next `ready` flushes again.
-          flushing = false
-        }
-      )
+      if (client.status !== "ready") return
+      for (const outgoing of outbox.splice(0)) client.publish(outgoing[0], outgoing[1]).catch(() => keep(outgoing))
     }
     client.on("ready", flush)
     yield* Effect.addFinalizer(() => Effect.sync(() => client.off("ready", flush)))
@@ -211,8 +205,7 @@ export const makeRedis = (
       publish: (topic, message) =>
         Effect.sync(() => {
           registry.deliver(topic, message)
-          outbox.push([channel(topic), `${instanceId}:${message}`])
-          if (outbox.length > maxOutbox) outbox.shift()
+          keep([channel(topic), `${instanceId}:${message}`])
           flush()
         }),
       subscribe: (topic, local) =>
