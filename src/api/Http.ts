@@ -3,12 +3,17 @@ import { Effect, Layer } from "effect"
 import { AppConfig, type Settings } from "../core/app/AppConfig.js"
 import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
 import * as Server from "../core/http/Server.js"
+import * as NotificationRepo from "../domain/NotificationRepo.js"
 import * as UserRepo from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
+import { EventsRoutes } from "./Events.js"
 import { MeLive } from "./Me.js"
+import { NotificationsLive } from "./Notifications.js"
+import * as StreamAuth from "./StreamAuth.js"
+import { StreamTicketsLive } from "./StreamTickets.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
 /** The API's routes under the configured prefix, each group with its handlers and their dependencies. */
@@ -16,21 +21,24 @@ const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
-      Layer.provide([MeLive(api), AdminUsersLive(api)]),
-      Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
+      Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api), NotificationsLive(api)]),
+      Layer.provide([AuthenticationLive, AdminAuthenticationLive, StreamAuth.layer]),
       Layer.provide(UserSync.layer())
     )
   })
 )
 
 /**
- * Every route of the reference API (the system probes and docs, the API under its prefix), on the `UserRepo` the
- * caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing kit's `TestApp`.
+ * Every route of the reference API (the system probes and docs, the API under its prefix, the event stream), on the `UserRepo` and
+ * `NotificationRepo` the caller provides: the Postgres ones in the server (`layer`), in-memory ones in the testing
+ * kit's `TestApp`.
  */
-export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
+export const Routes = Layer.mergeAll(SystemRoutes, ApiRoutes, EventsRoutes)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
-  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(Layer.provide(UserRepo.layer))
+  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(
+    Layer.provide(Layer.merge(UserRepo.layer, NotificationRepo.layer))
+  )
 
 export const layer = (settings: Settings) => layerWith(settings, Layer.empty)
