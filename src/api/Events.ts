@@ -10,6 +10,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import { AppConfig } from "../core/app/AppConfig.js"
+import * as PullBody from "../core/http/PullBody.js"
 import * as EventFeed from "../core/realtime/EventFeed.js"
 import { EventLog } from "../core/realtime/EventLog.js"
 import { SseBus } from "../core/realtime/SseBus.js"
@@ -78,6 +79,31 @@ const cursorOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<n
 export const body = <E, R>(frames: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> =>
   Stream.concat(Stream.succeed(preamble), frames)
 
+const preambleChunk = Chunk.of(preamble)
+
+const endedByDatabase = (error: unknown) =>
+  Effect.zipRight(
+    Effect.logWarning(Logging.fields("Event stream ended by a database failure", { error: String(error) })),
+    Effect.fail(Option.none())
+  )
+
+/**
+ * `body` of the feed's frames, as one pull (the adapter runs it with no stream machinery per client): the preamble,
+ * then a write per chunk of items; a database failure is logged and ends the stream.
+ */
+const bodyPull = (feed: EventFeed.Pull): PullBody.Pull<Uint8Array> => {
+  let started = false
+  const frames: PullBody.Pull<Uint8Array> = Effect.catchAll(
+    Effect.map(feed, (items) => Chunk.of(chunkBytes(items))),
+    (error) => Option.isNone(error) ? Effect.fail(Option.none()) : endedByDatabase(error.value)
+  )
+  return Effect.suspend(() => {
+    if (started) return frames
+    started = true
+    return Effect.succeed(preambleChunk)
+  })
+}
+
 export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* AppConfig
   const streamAuth = yield* StreamAuth.StreamAuth
@@ -85,22 +111,14 @@ export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
   const log = yield* EventLog
   // Services held here, not provided per stream; no timer or fiber per stream either: the bus sends keepalives and
   // ends the streams on drain, which keeps an idle stream's memory small.
-  const openFeed = EventFeed.opener(bus, log)
+  const openFeed = EventFeed.pullOpener(bus, log)
 
   const handler = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const caller = yield* streamAuth.authenticate(request)
     const feed = yield* openFeed(caller.userId, { cursor: cursorOf(request) })
-    const frames = feed.pipe(
-      Stream.mapChunks((items) => Chunk.of(chunkBytes(items))),
-      Stream.catchAll((error) =>
-        Stream.fromEffect(
-          Effect.logWarning(Logging.fields("Event stream ended by a database failure", { error: String(error) }))
-        ).pipe(Stream.drain)
-      )
-    )
     return HttpServerResponse.stream(
-      body(frames),
+      PullBody.stream(bodyPull(feed)),
       {
         contentType: "text/event-stream",
         headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }

@@ -40,11 +40,27 @@ export const open = (
   Effect.flatMap(SseBus, (bus) => Effect.flatMap(EventLog, (log) => opener(bus, log)(userId, options)))
 
 /** `open` on the bus and log given, for a route that holds them (no context to provide per stream). */
-export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
+export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) => {
+  const openPull = pullOpener(bus, log)
+  return (
+    userId: string,
+    options: Options
+  ): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, Scope.Scope> =>
+    Effect.map(openPull(userId, options), Stream.repeatEffectChunkOption)
+}
+
+/**
+ * The feed's next items, failing with `None` once it has ended: what `opener`'s stream repeats, for a transport
+ * that runs the pull itself rather than a stream per client.
+ */
+export type Pull = Effect.Effect<Chunk.Chunk<Item>, Option.Option<DbFailure>>
+
+/** `opener`, giving the feed as its pull. */
+export const pullOpener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
 (
   userId: string,
   options: Options
-): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, Scope.Scope> =>
+): Effect.Effect<Pull, AtCapacity | DbFailure, Scope.Scope> =>
   Effect.gen(function*() {
     const pageSize = options.pageSize ?? 100
     const subscription = yield* bus.subscribe(userId)
@@ -120,5 +136,5 @@ export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
       })
     })
 
-    return Stream.repeatEffectChunkOption(Effect.map(pull, (items) => Chunk.unsafeFromArray(items)))
+    return Effect.map(pull, (items) => Chunk.unsafeFromArray(items))
   })

@@ -25,6 +25,7 @@ import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import type { ReadableStream as WebReadableStream } from "node:stream/web"
 import * as JsonDepth from "../JsonDepth.js"
+import * as PullBody from "../PullBody.js"
 
 /** The failure of a body read past `MaxBodySize` (its message is the platform's reader's, for parity). */
 export class BodyTooLarge extends Error {
@@ -376,22 +377,25 @@ export const writeResponse = (
       nodeResponse.writeHead(response.status, headers)
       const drained = Effect.unsafeMakeLatch()
       nodeResponse.on("drain", () => drained.unsafeOpen())
-      return body.stream.pipe(
-        Stream.orDie,
-        Stream.runForEachChunk((chunk) => {
-          const parts = Chunk.toReadonlyArray(chunk)
-          let needDrain = false
-          for (const part of parts) {
-            const written = nodeResponse.write(part)
-            if (!written && !needDrain) {
-              needDrain = true
-              drained.unsafeClose()
-            } else if (written && needDrain) {
-              needDrain = false
-            }
+      const writeChunk = (chunk: Chunk.Chunk<Uint8Array>): Effect.Effect<void> => {
+        const parts = Chunk.toReadonlyArray(chunk)
+        let needDrain = false
+        for (const part of parts) {
+          const written = nodeResponse.write(part)
+          if (!written && !needDrain) {
+            needDrain = true
+            drained.unsafeClose()
+          } else if (written && needDrain) {
+            needDrain = false
           }
-          return needDrain ? drained.await : Effect.void
-        }),
+        }
+        return needDrain ? drained.await : Effect.void
+      }
+      const pull = PullBody.pullOf(body.stream)
+      const pumped = pull === undefined
+        ? Stream.runForEachChunk(Stream.orDie(body.stream), writeChunk)
+        : pump(pull, writeChunk)
+      return pumped.pipe(
         Effect.interruptible,
         Effect.matchCauseEffect({
           onSuccess: () => Effect.sync(() => void nodeResponse.end()),
@@ -400,6 +404,21 @@ export const writeResponse = (
       )
     }
   }
+}
+
+/**
+ * `Stream.runForEachChunk(Stream.orDie(Stream.repeatEffectChunkOption(pull)), write)` without the stream: the pull
+ * and the write in turn, in this fiber, until the pull ends (`None`) or fails (a defect, as `Stream.orDie` makes it).
+ */
+const pump = <E>(
+  pull: PullBody.Pull<Uint8Array, E>,
+  write: (chunk: Chunk.Chunk<Uint8Array>) => Effect.Effect<void>
+): Effect.Effect<void> => {
+  const loop: Effect.Effect<void, Option.Option<E>> = Effect.flatMap(pull, (chunk) => {
+    const written = write(chunk)
+    return written === Effect.void ? loop : Effect.zipRight(written, loop)
+  })
+  return Effect.catchAll(loop, (error) => Option.isNone(error) ? Effect.void : Effect.die(error.value))
 }
 
 /** A body failed mid-way: end the response (with the error status if nothing was sent) and fail as the platform does. */
