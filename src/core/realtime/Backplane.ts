@@ -6,6 +6,7 @@
  */
 import { Context, Effect, Layer, Runtime, type Scope, Stream } from "effect"
 import type { Redis as IORedis } from "ioredis"
+import * as Held from "../runtime/Held.js"
 import * as Logging from "../runtime/Logging.js"
 import { Redis } from "./Redis.js"
 
@@ -83,7 +84,7 @@ export const makeMemory = Effect.sync(() => {
   return Backplane.of({
     publish: (topic, message) => Effect.sync(() => registry.deliver(topic, message)),
     subscribe: (topic, subscriber) =>
-      Effect.acquireRelease(
+      Held.acquireRelease(
         Effect.sync(() => registry.add(topic, subscriber)),
         () => Effect.sync(() => registry.remove(topic, subscriber))
       ).pipe(Effect.asVoid)
@@ -209,7 +210,7 @@ export const makeRedis = (
           flush()
         }),
       subscribe: (topic, local) =>
-        Effect.acquireRelease(
+        Held.acquireRelease(
           Effect.suspend(() => settled(registry.add(topic, local) ? send("subscribe", topic) : inFlight.get(topic))),
           () =>
             Effect.sync(() => {

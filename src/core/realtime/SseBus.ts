@@ -8,6 +8,7 @@
  */
 import { Context, Data, Duration, Effect, Exit, Layer, Mailbox, Option, Schedule, type Scope } from "effect"
 import * as ApiError from "../errors/ApiError.js"
+import * as Held from "../runtime/Held.js"
 import { Lifecycle } from "../runtime/Lifecycle.js"
 import { Backplane } from "./Backplane.js"
 import { userTopic } from "./EventLog.js"
@@ -150,7 +151,7 @@ export const make = (options: Options) =>
         if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
         const mailbox = yield* Mailbox.make<Entry>({ capacity: options.queueSize, strategy: "sliding" })
         const sub = new Sub(mailbox, options.queueSize, clock.unsafeCurrentTimeMillis())
-        yield* Effect.acquireRelease(
+        yield* Held.acquireRelease(
           Effect.sync(() => subs.add(sub)),
           () =>
             Effect.sync(() => {
