@@ -19,6 +19,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { assert, describe, expect, it, layer } from "@effect/vitest"
 import {
+  Chunk,
   Context,
   Deferred,
   Duration,
@@ -38,6 +39,7 @@ import * as Http from "node:http"
 import { Readable } from "node:stream"
 import * as WS from "ws"
 import * as NodeHttpAdapter from "../../../../src/core/http/node/NodeHttpAdapter.js"
+import * as PullBody from "../../../../src/core/http/PullBody.js"
 
 // What the routes report to the tests (finalizers, interruptions), in order.
 const signals = Effect.runSync(Queue.unbounded<string>())
@@ -227,6 +229,28 @@ const routes = HttpLayerRouter.addAll([
       ),
       Effect.fail(new Error("after handler"))
     )
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/pull",
+    Effect.sync(() => {
+      pulledChunks = 0
+      return HttpServerResponse.stream(PullBody.stream(Effect.suspend(() => {
+        if (pulledChunks === countedChunks) return Effect.fail(Option.none())
+        pulledChunks++
+        return Effect.succeed(pulledChunks % 2 === 0 ? Chunk.of(bigChunk) : Chunk.make(bigChunk.subarray(1), bigChunk))
+      })))
+    })
+  ),
+  HttpLayerRouter.route(
+    "GET",
+    "/pull-fails",
+    Effect.sync(() => {
+      let pulled = 0
+      return HttpServerResponse.stream(PullBody.stream(Effect.suspend(() =>
+        pulled++ < 2 ? Effect.succeed(Chunk.of(new Uint8Array([97, 98]))) : Effect.fail(Option.some("pull failed"))
+      )))
+    })
   ),
   HttpLayerRouter.route("GET", "/fail", Effect.fail(new Error("boom"))),
   HttpLayerRouter.route("GET", "/die", Effect.die("defect")),
@@ -436,6 +460,29 @@ for (const [setupName, setup] of Object.entries(setups)) {
         assert.isTrue(reply.body.every((byte) => byte === 97))
         const readable = yield* compare(ports, { path: "/readable" })
         assert.strictEqual(bodyText(readable), "abc")
+      }))
+
+    it.effect("a pull body (PullBody) is served as its stream is, with backpressure, and ends on a failed pull", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const failed = yield* compare(ports, { path: "/pull-fails" })
+        assert.strictEqual(bodyText(failed), "abab")
+        for (const port of [ports.platform, ports.lean]) {
+          const { pulled, received } = yield* Effect.async<{ pulled: number; received: number }, Error>((resume) => {
+            Http.get({ host: "127.0.0.1", port, path: "/pull", agent: false }, (res) => {
+              res.pause()
+              setTimeout(() => {
+                const pulled = pulledChunks
+                let received = 0
+                res.on("data", (chunk: Buffer) => (received += chunk.length))
+                res.on("end", () => resume(Effect.succeed({ pulled, received })))
+                res.resume()
+              }, 300)
+            }).on("error", (error) => resume(Effect.fail(error)))
+          })
+          assert.isBelow(pulled, countedChunks / 2)
+          assert.strictEqual(received, bigChunk.length * countedChunks * 1.5 - countedChunks / 2)
+        }
       }))
 
     it.effect("FormData bodies", () =>
