@@ -247,9 +247,13 @@ const routes = HttpLayerRouter.addAll([
     "/pull-fails",
     Effect.sync(() => {
       let pulled = 0
-      return HttpServerResponse.stream(PullBody.stream(Effect.suspend(() =>
-        pulled++ < 2 ? Effect.succeed(Chunk.of(new Uint8Array([97, 98]))) : Effect.fail(Option.some("pull failed"))
-      )))
+      return HttpServerResponse.stream(
+        PullBody.stream(
+          Effect.suspend(() =>
+            pulled++ < 2 ? Effect.succeed(Chunk.of(new Uint8Array([97, 98]))) : Effect.fail(Option.some("pull failed"))
+          )
+        )
+      )
     })
   ),
   HttpLayerRouter.route("GET", "/fail", Effect.fail(new Error("boom"))),
