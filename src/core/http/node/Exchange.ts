@@ -375,21 +375,22 @@ export const writeResponse = (
     }
     case "Stream": {
       nodeResponse.writeHead(response.status, headers)
-      const drained = Effect.unsafeMakeLatch()
-      nodeResponse.on("drain", () => drained.unsafeOpen())
+      // Made on the first full socket buffer only: most streams (an idle SSE stream) never meet one.
+      let drained: Effect.Latch | undefined
+      const awaitDrain = () => {
+        if (drained === undefined) {
+          const latch = Effect.unsafeMakeLatch()
+          nodeResponse.on("drain", () => latch.unsafeOpen())
+          drained = latch
+        }
+        drained.unsafeClose()
+        return drained.await
+      }
       const writeChunk = (chunk: Chunk.Chunk<Uint8Array>): Effect.Effect<void> => {
         const parts = Chunk.toReadonlyArray(chunk)
         let needDrain = false
-        for (const part of parts) {
-          const written = nodeResponse.write(part)
-          if (!written && !needDrain) {
-            needDrain = true
-            drained.unsafeClose()
-          } else if (written && needDrain) {
-            needDrain = false
-          }
-        }
-        return needDrain ? drained.await : Effect.void
+        for (const part of parts) needDrain = !nodeResponse.write(part)
+        return needDrain ? awaitDrain() : Effect.void
       }
       const pull = PullBody.pullOf(body.stream)
       const pumped = pull === undefined
