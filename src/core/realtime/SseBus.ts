@@ -6,7 +6,7 @@
  * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`. One timer
  * sends idle subscriptions their keepalives, and shutdown ends them all at once.
  */
-import { Context, Data, Duration, Effect, Exit, Layer, Mailbox, Option, Schedule, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import * as ApiError from "../errors/ApiError.js"
 import * as Held from "../runtime/Held.js"
 import { Lifecycle } from "../runtime/Lifecycle.js"
@@ -75,36 +75,76 @@ interface Entry {
 const resync: Queued = { _tag: "Resync" }
 const keepalive: Queued = { _tag: "Keepalive" }
 
+/**
+ * A subscription's bounded queue (sliding: a full queue drops its oldest entry) and its one reader. Hand-rolled
+ * rather than a `Mailbox`, whose effects and state every open stream would otherwise hold for its whole life.
+ */
 class Sub {
   offered = 0
   /** The sequence number of the first item dropped; what follows it is never delivered. */
   firstDropped = Infinity
   fullCycles = 0
   endedBy: EndReason | undefined = undefined
+  private entries: Array<Entry> = []
+  /** No entry is added any more; the reader gets what is left, then the end. */
+  private closed = false
+  /** The reader waiting for an entry or the end. */
+  private waiter: ((resumed: Effect.Effect<void>) => void) | undefined = undefined
   constructor(
-    readonly mailbox: Mailbox.Mailbox<Entry>,
     readonly capacity: number,
     public lastActivity: number
   ) {}
 
   size(): number {
-    return Option.getOrElse(this.mailbox.unsafeSize(), () => 0)
+    return this.entries.length
   }
 
   offer(item: Queued): void {
-    if (this.endedBy !== undefined) return
+    if (this.endedBy !== undefined || this.closed) return
     // Full: the sliding queue is about to drop its oldest item, the one numbered offered - capacity.
-    if (this.size() >= this.capacity) {
+    if (this.entries.length >= this.capacity) {
       this.firstDropped = this.offered - this.capacity
       this.endedBy = "overflow"
+      this.entries.shift()
     }
-    this.mailbox.unsafeOffer({ seq: this.offered++, item })
+    this.entries.push({ seq: this.offered++, item })
+    this.wake()
   }
 
   end(reason: "reaped" | "draining"): void {
     this.firstDropped = -1
     this.endedBy = reason
-    this.mailbox.unsafeDone(Exit.void)
+    this.close()
+  }
+
+  close(): void {
+    this.closed = true
+    this.wake()
+  }
+
+  /** The entries waiting (all of them), or the next ones; and whether the queue is closed with nothing after them. */
+  readonly takeAll: Effect.Effect<readonly [ReadonlyArray<Entry>, boolean]> = Effect.suspend(() => {
+    if (this.entries.length > 0 || this.closed) {
+      const entries = this.entries
+      this.entries = []
+      return Effect.succeed([entries, this.closed] as const)
+    }
+    return Effect.zipRight(
+      Effect.async<void>((resume) => {
+        this.waiter = resume
+        return Effect.sync(() => {
+          if (this.waiter === resume) this.waiter = undefined
+        })
+      }),
+      this.takeAll
+    )
+  })
+
+  private wake(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    waiter(Effect.void)
   }
 }
 
@@ -149,14 +189,13 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         if (lifecycle.isDraining()) return yield* new AtCapacity({ retryAfter: Duration.zero })
         if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
-        const mailbox = yield* Mailbox.make<Entry>({ capacity: options.queueSize, strategy: "sliding" })
-        const sub = new Sub(mailbox, options.queueSize, clock.unsafeCurrentTimeMillis())
+        const sub = new Sub(options.queueSize, clock.unsafeCurrentTimeMillis())
         yield* Held.acquireRelease(
           Effect.sync(() => subs.add(sub)),
           () =>
             Effect.sync(() => {
               subs.delete(sub)
-              mailbox.unsafeDone(Exit.void)
+              sub.close()
             })
         )
         yield* backplane.subscribe(userTopic(userId), {
@@ -168,7 +207,7 @@ export const make = (options: Options) =>
         })
         const take: Effect.Effect<Taken> = Effect.suspend(() => {
           if (sub.firstDropped !== Infinity) return Effect.succeed({ items: [], end: true })
-          return Effect.map(mailbox.takeAll, ([chunk, done]): Taken => {
+          return Effect.map(sub.takeAll, ([chunk, done]): Taken => {
             sub.lastActivity = clock.unsafeCurrentTimeMillis()
             const items: Array<Queued> = []
             for (const entry of chunk) if (entry.seq < sub.firstDropped) items.push(entry.item)
