@@ -6,7 +6,7 @@
  * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`. One timer
  * sends idle subscriptions their keepalives, and shutdown ends them all at once.
  */
-import { Context, Data, Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, Scheduler, type Scope } from "effect"
 import * as ApiError from "../errors/ApiError.js"
 import * as Held from "../runtime/Held.js"
 import { Lifecycle } from "../runtime/Lifecycle.js"
@@ -144,7 +144,8 @@ class Sub {
     const waiter = this.waiter
     if (waiter === undefined) return
     this.waiter = undefined
-    waiter(Effect.void)
+    // From a scheduler task, as a Mailbox wakes its takers: the reader runs after the burst of offers in progress.
+    Scheduler.defaultScheduler.scheduleTask(() => waiter(Effect.void), 0)
   }
 }
 
