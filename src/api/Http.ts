@@ -3,11 +3,14 @@ import { Effect, Layer } from "effect"
 import { AppConfig, type Settings } from "../core/app/AppConfig.js"
 import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
 import * as Server from "../core/http/Server.js"
+import * as Jobs from "../core/jobs/Jobs.js"
+import * as DemoJob from "../domain/DemoJob.js"
 import * as UserRepo from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
+import { JobsLive } from "./Jobs.js"
 import { MeLive } from "./Me.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
@@ -16,12 +19,16 @@ const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
-      Layer.provide([MeLive(api), AdminUsersLive(api)]),
+      Layer.provide([MeLive(api), AdminUsersLive(api), JobsLive(api)]),
       Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
       Layer.provide(UserSync.layer())
     )
   })
 )
+
+/** The background jobs, with the reference API's kinds of job, running on this instance's workers. */
+const JobRunner = (settings: Settings) =>
+  Jobs.layerFromSettings(settings.jobs, { handlers: { [DemoJob.kind]: DemoJob.handler } })
 
 /**
  * Every route of the reference API (the system probes and docs, the API under its prefix), on the `UserRepo` the
@@ -31,6 +38,9 @@ export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
-  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(Layer.provide(UserRepo.layer))
+  Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(
+    Layer.provide(UserRepo.layer),
+    Layer.provide(JobRunner(settings))
+  )
 
 export const layer = (settings: Settings) => layerWith(settings, Layer.empty)

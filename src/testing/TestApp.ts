@@ -18,6 +18,7 @@ import * as Server from "../core/http/Server.js"
 import * as Lifecycle from "../core/runtime/Lifecycle.js"
 import type * as Logging from "../core/runtime/Logging.js"
 import * as Readiness from "../core/runtime/Readiness.js"
+import * as InMemoryJobs from "./InMemoryJobs.js"
 import * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 import * as InProcessServer from "./InProcessServer.js"
 import * as OfflineHttpClients from "./OfflineHttpClients.js"
@@ -130,7 +131,8 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
             OfflineHttpClients.orElse(issuer.handle, options.http ?? OfflineHttpClients.unreachable),
             settings.httpClients
           ),
-          InMemoryUserRepo.layer
+          InMemoryUserRepo.layer,
+          InMemoryJobs.layer
         )),
         Layer.provideMerge(Lifecycle.layer),
         Layer.provideMerge(Layer.succeed(AppConfig.AppConfig, settings))

@@ -18,7 +18,8 @@ const allowed: Readonly<Record<string, ReadonlyArray<string>>> = {
   db: ["config", "errors", "runtime"],
   auth: ["clients", "config", "errors", "runtime"],
   http: ["config", "errors", "runtime"],
-  app: ["auth", "clients", "config", "db", "http", "runtime"]
+  jobs: ["config", "db", "runtime"],
+  app: ["auth", "clients", "config", "db", "http", "jobs", "runtime"]
 }
 
 const topLevelFiles = ["CoreLive.ts", "index.ts"]

@@ -13,6 +13,7 @@ import { type AppEnv, ConfigLoadError, loadFrom } from "../config/ConfigSource.j
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "../config/Constants.js"
 import * as DatabaseSettings from "../db/DatabaseSettings.js"
 import * as ServerSettings from "../http/ServerSettings.js"
+import * as JobsSettings from "../jobs/JobsSettings.js"
 import * as LoggingSettings from "../runtime/LoggingSettings.js"
 
 /** The committed development and test secrets: fine on a laptop, refused in production. */
@@ -68,6 +69,7 @@ export interface Settings {
     readonly inactiveAfter: Duration.Duration
     readonly fullCyclesBeforeReap: number
   }
+  readonly jobs: JobsSettings.JobsSettings
 }
 
 export class AppConfig extends Context.Tag("core/AppConfig")<AppConfig, Settings>() {}
@@ -168,7 +170,8 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     tracingEnabled: Config.boolean("TRACING_ENABLED").pipe(Config.withDefault(false)),
     auth: AuthSettings.config,
     httpClients: HttpClientsSettings.config,
-    sse
+    sse,
+    jobs: JobsSettings.config
   })
 
 // Loading ---------------------------------------------------------------------------------------------------------
