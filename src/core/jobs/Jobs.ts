@@ -101,6 +101,9 @@ export const make = <R>(
     /** Runs a claimed job to its end; an interruption (drain, shutdown) gives the lease back at once. */
     const runClaimed = (claimed: JobStore.Claimed) =>
       Effect.gen(function*() {
+        yield* Effect.logInfo("Job claimed").pipe(
+          Effect.annotateLogs({ job_step: claimed.job.step, job_attempt: claimed.job.attempts })
+        )
         let renewedAt = yield* Clock.currentTimeMillis
         const renew = (step: number | undefined) =>
           Effect.gen(function*() {
