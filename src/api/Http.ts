@@ -12,6 +12,8 @@ import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
 import { JobsLive } from "./Jobs.js"
 import { MeLive } from "./Me.js"
+import * as StreamAuth from "./StreamAuth.js"
+import { StreamTicketsLive } from "./StreamTickets.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
 /** The API's routes under the configured prefix, each group with its handlers and their dependencies. */
@@ -19,8 +21,8 @@ const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
-      Layer.provide([MeLive(api), AdminUsersLive(api), JobsLive(api)]),
-      Layer.provide([AuthenticationLive, AdminAuthenticationLive]),
+      Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api), JobsLive(api)]),
+      Layer.provide([AuthenticationLive, AdminAuthenticationLive, StreamAuth.layer]),
       Layer.provide(UserSync.layer())
     )
   })

@@ -19,7 +19,8 @@ const allowed: Readonly<Record<string, ReadonlyArray<string>>> = {
   auth: ["clients", "config", "errors", "runtime"],
   http: ["config", "errors", "runtime"],
   jobs: ["config", "db", "runtime"],
-  app: ["auth", "clients", "config", "db", "http", "jobs", "runtime"]
+  realtime: ["config", "db", "errors", "runtime"],
+  app: ["auth", "clients", "config", "db", "http", "jobs", "realtime", "runtime"]
 }
 
 const topLevelFiles = ["CoreLive.ts", "index.ts"]
