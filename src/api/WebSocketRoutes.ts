@@ -7,71 +7,21 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type * as Socket from "@effect/platform/Socket"
-import { type Context, Duration, Effect, Layer, Option, Schema, Scope, Stream } from "effect"
-import type { WebSocket } from "ws"
+import { type Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { AppConfig } from "../core/app/AppConfig.js"
 import * as ApiError from "../core/errors/ApiError.js"
-import { upgradedWebSocket } from "../core/http/node/NodeHttpAdapter.js"
 import { JobEvent, Jobs } from "../core/jobs/Jobs.js"
 import * as EventFeed from "../core/realtime/EventFeed.js"
 import type { EventLog } from "../core/realtime/EventLog.js"
 import type { SseBus } from "../core/realtime/SseBus.js"
 import { CloseCode, type Connection, WebSocketHub } from "../core/realtime/WebSocketHub.js"
+import * as WebSocketUpgrade from "../core/realtime/WebSocketUpgrade.js"
 import { JobNotFound } from "../domain/DomainErrors.js"
 import { ownJob } from "./Jobs.js"
 import { JobView, toView } from "./JobsGroup.js"
 import { StreamAuth } from "./StreamAuth.js"
 
 const encodeView = Schema.encodeSync(JobView)
-
-const notAnUpgrade = new ApiError.BadRequest({ message: "Expected a WebSocket upgrade" })
-
-/** Closes that are part of normal life (done, going away, the peer vanished): not worth more than a debug line. */
-const normalCloses: ReadonlySet<number> = new Set([1000, 1001, 1005, 1006])
-
-/**
- * Upgrades the request and keeps it until the socket closes; `setup` runs once it is open, with the `ws` socket, in
- * a scope that lasts as long as the socket.
- */
-const serveSocket = <E>(
-  request: HttpServerRequest.HttpServerRequest,
-  setup: (socket: WebSocket) => Effect.Effect<void, E, Scope.Scope>
-) =>
-  Effect.scoped(Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const socket = yield* request.upgrade
-    yield* socket.runRaw(() => undefined, {
-      onOpen: Effect.suspend(() =>
-        Option.match(upgradedWebSocket(request), {
-          onNone: () => Effect.dieMessage("An upgraded request without its WebSocket"),
-          onSome: (ws) =>
-            setup(ws).pipe(
-              Scope.extend(scope),
-              Effect.catchAllCause((cause) =>
-                Effect.zipRight(
-                  Effect.logError("WebSocket setup failed", cause),
-                  Effect.sync(() => ws.close(1011, "Internal error"))
-                )
-              )
-            )
-        })
-      )
-    })
-  })).pipe(
-    Effect.catchTags({
-      SocketError: (error: Socket.SocketError) =>
-        error.reason === "Close" && "code" in error && !normalCloses.has(error.code)
-          ? Effect.logInfo("WebSocket closed", { code: error.code })
-          : Effect.logDebug("WebSocket closed"),
-      RequestError: () => Effect.fail(notAnUpgrade)
-    }),
-    Effect.as(HttpServerResponse.empty())
-  )
-
-const requireUpgrade = (request: HttpServerRequest.HttpServerRequest) =>
-  request.headers.upgrade?.toLowerCase() === "websocket" ? Effect.void : Effect.fail(notAnUpgrade)
 
 // Job watchers ----------------------------------------------------------------------------------------------------
 
@@ -189,14 +139,14 @@ interface Services {
 const jobSocket = ({ hub, jobs, streamAuth }: Services) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    yield* requireUpgrade(request)
+    yield* WebSocketUpgrade.requireUpgrade(request)
     const { params } = yield* HttpRouter.RouteContext
     const jobId = params.id ?? ""
     const caller = yield* streamAuth.authenticate(request)
     const read = ownJob(jobs, caller.userId, jobId)
     // Refused before the upgrade: another user's job, or none, is 404 like the JSON route's.
     yield* read.pipe(ApiError.declared(JobNotFound, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted))
-    return yield* serveSocket(request, (socket) =>
+    return yield* WebSocketUpgrade.serve(request, (socket) =>
       Effect.gen(function*() {
         const watcher = makeWatcher(jobId, Effect.option(read))
         // Subscribed before the snapshot is read: no step between the two is missed.
@@ -234,7 +184,7 @@ const frameOf = (item: EventFeed.Item): string =>
 const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }: Services) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    yield* requireUpgrade(request)
+    yield* WebSocketUpgrade.requireUpgrade(request)
     const caller = yield* streamAuth.authenticate(request)
     const highWater = feedBackpressure(maxBufferedBytes)
     // The feed is opened before the upgrade, so a full instance answers 503 instead of opening a socket.
@@ -242,7 +192,7 @@ const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }:
       Effect.provide(feedContext),
       ApiError.declared(ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
     )
-    return yield* serveSocket(request, (socket) =>
+    return yield* WebSocketUpgrade.serve(request, (socket) =>
       Effect.gen(function*() {
         const connection = yield* hub.connect(socket, { keys: { kind: "user", userId: caller.userId } })
         const waitForRoom = Effect.repeat(Effect.sleep(Duration.millis(5)), {
