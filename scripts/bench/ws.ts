@@ -2,8 +2,9 @@
  * WebSocket broadcast: 1 KiB messages to 500 clients through the core's server and `WebSocketHub`, against a bare
  * `ws` server, each in a process of its own (pinned to CPU 0 when `taskset` exists), the clients in this process.
  * Messages per second is how many broadcast messages every client has received per second; rounds alternate
- * between the two servers and the medians are compared. Memory per idle connection: the server's RSS and heap
- * (after a full GC) with 500 open sockets, less the same before they connected.
+ * between the two servers and the medians are compared. Memory per idle connection: the server's heap and external
+ * memory (after a full GC) with 500 open sockets, less the same before they connected (after a warm-up round of
+ * connections). RSS is not compared: freed pages make it move both ways.
  * Alone: `node --import tsx scripts/bench/ws.ts`.
  */
 import { fileURLToPath } from "node:url"
@@ -12,7 +13,7 @@ import { freePort, median, printRows, type Row, startServer, stopServer } from "
 
 const clientsPerServer = 500
 const messagesPerRound = 300
-const rounds = 5
+const rounds = 9
 
 interface Memory {
   readonly rss: number
@@ -79,7 +80,7 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
   try {
     const idle: Record<string, Memory> = {}
     const connected: Record<string, Awaited<ReturnType<typeof connectAll>>> = {}
-    const perConnection: Record<string, { rss: number; heap: number }> = {}
+    const perConnection: Record<string, { heap: number }> = {}
     for (const server of servers) {
       // A first round of connections warms the code paths up, so the baseline is taken with them compiled.
       const warmup = await connectAll(server.url)
@@ -92,7 +93,6 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
       const open = await memoryOf(server.url)
       const before = idle[server.kind]!
       perConnection[server.kind] = {
-        rss: (open.rss - before.rss) / clientsPerServer,
         heap: (open.heapUsed + open.external - before.heapUsed - before.external) / clientsPerServer
       }
     }
@@ -109,13 +109,6 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
     const kib = (bytes: number) => Math.round(bytes / 102.4) / 10
     return [
       { name: `ws broadcast 1 KiB to ${clientsPerServer} clients (msg/s)`, ours, baseline: raw, ratio: ours / raw },
-      {
-        name: "ws memory per idle connection, RSS (KiB)",
-        ours: kib(perConnection.ours!.rss),
-        baseline: kib(perConnection.raw!.rss),
-        ratio: perConnection.ours!.rss / perConnection.raw!.rss,
-        unit: "KiB"
-      },
       {
         name: "ws memory per idle connection, heap + external (KiB)",
         ours: kib(perConnection.ours!.heap),

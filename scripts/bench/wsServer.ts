@@ -10,9 +10,8 @@ import { NodeRuntime } from "@effect/platform-node"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Duration, Effect, Layer, Scope } from "effect"
+import { Effect, Layer, Scope } from "effect"
 import * as Http from "node:http"
-import * as V8 from "node:v8"
 import { type WebSocket, WebSocketServer } from "ws"
 import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as Server from "../../src/core/http/Server.js"
@@ -36,6 +35,14 @@ const holding = (sockets: ReadonlySet<WebSocket>) => {
   return false
 }
 
+/** Sends `count` messages with `sendOne`, pausing while any socket holds more than the high-water mark. */
+const broadcast = async (count: number, sendOne: () => void, sockets: ReadonlySet<WebSocket>) => {
+  for (let i = 0; i < count; i++) {
+    sendOne()
+    while (holding(sockets)) await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
 const raw = () => {
   const sockets = new Set<WebSocket>()
   const wss = new WebSocketServer({ noServer: true })
@@ -46,13 +53,10 @@ const raw = () => {
       const count = Number(new URL(request.url, "http://localhost").searchParams.get("count"))
       response.statusCode = 202
       response.end()
-      void (async () => {
-        for (let i = 0; i < count; i++) {
-          const text = JSON.stringify(payload)
-          for (const socket of sockets) socket.send(text)
-          while (holding(sockets)) await new Promise((resolve) => setTimeout(resolve, 1))
-        }
-      })()
+      void broadcast(count, () => {
+        const text = JSON.stringify(payload)
+        for (const socket of sockets) socket.send(text)
+      }, sockets)
       return
     }
     response.statusCode = 404
@@ -72,11 +76,6 @@ const ours = () => {
     HttpLayerRouter.addAll([
       HttpLayerRouter.route("GET", "/health", Effect.succeed(HttpServerResponse.text("ok"))),
       HttpLayerRouter.route("GET", "/memory", Effect.sync(() => HttpServerResponse.text(memory()))),
-      HttpLayerRouter.route(
-        "GET",
-        "/snapshot",
-        Effect.sync(() => HttpServerResponse.text(V8.writeHeapSnapshot(`/tmp/ws-${Date.now()}.heapsnapshot`)))
-      ),
       HttpLayerRouter.route(
         "GET",
         "/ws",
@@ -99,12 +98,8 @@ const ours = () => {
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           const count = Number(new URL(request.url, "http://localhost").searchParams.get("count"))
-          yield* Effect.forkDaemon(Effect.gen(function*() {
-            for (let i = 0; i < count; i++) {
-              yield* hub.sendToUser("bench", payload)
-              while (holding(sockets)) yield* Effect.sleep(Duration.millis(1))
-            }
-          }))
+          // The same pacing loop as the raw server's, so only the sending differs.
+          void broadcast(count, () => Effect.runSync(hub.sendToUser("bench", payload)), sockets)
           return HttpServerResponse.empty({ status: 202 })
         })
       )
