@@ -57,8 +57,8 @@ export class SseBus extends Context.Tag("core/SseBus")<SseBus, {
   readonly subscribe: (userId: string) => Effect.Effect<Subscription, AtCapacity, Scope.Scope>
   /** An event that needs no log (nothing replays it), to `userId`'s streams on every instance. */
   readonly emit: (userId: string, type: string, data: unknown) => Effect.Effect<void>
-  /** Open subscriptions on this instance. */
-  readonly size: () => number
+  /** Open subscriptions on this instance, and the items waiting in their queues (never more than the queue size each). */
+  readonly stats: () => { readonly subscribers: number; readonly queued: number }
 }>() {}
 
 interface Entry {
@@ -124,9 +124,17 @@ export const make = (options: Options) =>
       }
     }
 
-    const delivered = () => {
+    // Every stream of a user gets the same message string from the backplane, one after another: it is decoded,
+    // and counted as an emit, once.
+    let lastMessage: string | undefined
+    let lastItem: Wire.Item | undefined
+    const received = (message: string): Wire.Item | undefined => {
+      if (message === lastMessage) return lastItem
+      lastMessage = message
+      lastItem = Wire.decode(message)
       emits++
       if (emits % options.reapEveryEmits === 0) reap()
+      return lastItem
     }
 
     const subscribe = (userId: string) =>
@@ -144,10 +152,8 @@ export const make = (options: Options) =>
         )
         yield* backplane.subscribe(userTopic(userId), {
           onMessage: (message) => {
-            const item = Wire.decode(message)
-            if (item === undefined) return
-            sub.offer(item)
-            delivered()
+            const item = received(message)
+            if (item !== undefined) sub.offer(item)
           },
           onResync: () => sub.offer(resync)
         })
@@ -169,7 +175,11 @@ export const make = (options: Options) =>
         Wire.isEventType(type)
           ? backplane.publish(userTopic(userId), Wire.encodeUnlogged(type, JSON.stringify(data)))
           : Effect.dieMessage(`SseBus.emit: invalid event type ${JSON.stringify(type)}`),
-      size: () => subs.size
+      stats: () => {
+        let queued = 0
+        for (const sub of subs) queued += sub.size()
+        return { subscribers: subs.size, queued }
+      }
     })
   })
 
