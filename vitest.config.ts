@@ -19,6 +19,7 @@ const withoutDatabase = [
   "test/core/realtime/WebSocketHub.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",
+  "test/domain/DemoJob.test.ts",
   "test/domain/UserSync.test.ts"
 ]
 
