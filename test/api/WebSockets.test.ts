@@ -204,6 +204,8 @@ layer(TestServerLayer.layer({ env: { JOB_POLL_SECONDS: "0.2" } }), { excludeTest
         yield* append(me.userId, 2)
 
         const live = yield* openAt("/api/v1/ws/notifications", { token: me.token })
+        // Well after the upgrade's request is over: the socket still hears what comes.
+        yield* Effect.sleep(Duration.millis(300))
         const third = yield* append(me.userId, 3)
         yield* append(stranger.userId, 99)
         const fourth = yield* append(me.userId, 4)
