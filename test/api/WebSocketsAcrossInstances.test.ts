@@ -161,4 +161,20 @@ describe("WebSockets across instances", () => {
     await resumed.closed
     assert.isFalse(b.logs.some((line) => line.level === "ERROR"))
   })
+
+  it("SIGTERM: every socket is closed with 1001 at once, not after the grace period, and the process exits 0", async () => {
+    // A grace period far longer than the test: the sockets must not be what shutdown waits for.
+    const a = await start({ SHUTDOWN_GRACE_SECONDS: "3600" })
+    const { token } = await newUser(a)
+    const id = await createJob(a, token, { steps: 1000, step_ms: 1000 })
+    const watcher = await WsClient.opened(WsClient.open(WsClient.wsUrl(a.url, `/api/v1/ws/jobs/${id}`), { token }))
+    const notifications = await WsClient.opened(
+      WsClient.open(WsClient.wsUrl(a.url, "/api/v1/ws/notifications"), { token })
+    )
+    a.child.kill("SIGTERM")
+    assert.deepStrictEqual(await Promise.all([watcher.closed, notifications.closed]), [1001, 1001])
+    assert.strictEqual(await a.exited, 0)
+    assert.isFalse(a.logs.some((line) => String(line.message).startsWith("Grace period over")))
+    assert.isFalse(a.logs.some((line) => line.level === "ERROR"))
+  })
 })
