@@ -8,6 +8,7 @@ import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
+import { ConsoleRoutes } from "./console/ConsoleRoutes.js"
 import { MeLive } from "./Me.js"
 import { SystemRoutes } from "./SystemRoutes.js"
 
@@ -24,10 +25,11 @@ const ApiRoutes = Layer.unwrapEffect(
 )
 
 /**
- * Every route of the reference API (the system probes and docs, the API under its prefix), on the `UserRepo` the
- * caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing kit's `TestApp`.
+ * Every route of the reference API (the system probes and docs, the console page, the API under its prefix), on
+ * the `UserRepo` the caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing
+ * kit's `TestApp`.
  */
-export const Routes = Layer.merge(SystemRoutes, ApiRoutes)
+export const Routes = Layer.mergeAll(SystemRoutes, ConsoleRoutes, ApiRoutes)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
