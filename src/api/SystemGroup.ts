@@ -12,7 +12,7 @@ export const Health = Schema.Struct({
 
 const CheckResult = Schema.Struct({
   name: Schema.String,
-  status: Schema.Literal("ok", "failed"),
+  status: Schema.Literal("ok", "failed", "degraded"),
   error: Schema.optional(Schema.String)
 }).annotations({ identifier: "CheckResult" })
 

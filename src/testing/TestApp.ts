@@ -2,8 +2,8 @@
  * `TestApp`: the reference API served in-process, for tests that run thousands of requests in seconds. The same
  * routes and the same `Server.serve` (request pipeline: request id, error envelope, CORS, body limit) as the real
  * server, on an `HttpServer` with no socket; the core's `Auth` verifying tokens of a `TestIssuer` against its key set
- * held in memory; users in memory; outgoing HTTP answered by handlers; time from a `SettableClock`. Nothing listens,
- * nothing connects.
+ * held in memory; users in memory; realtime (backplane, stream tickets, event log, SSE bus) in memory; outgoing HTTP
+ * answered by handlers; time from a `SettableClock`. Nothing listens, nothing connects.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type { HttpMethod } from "@effect/platform/HttpMethod"
@@ -15,9 +15,11 @@ import * as AuthAdmin from "../core/auth/AuthAdmin.js"
 import * as Jwks from "../core/auth/Jwks.js"
 import * as CoreLive from "../core/CoreLive.js"
 import * as Server from "../core/http/Server.js"
+import * as Realtime from "../core/realtime/Realtime.js"
 import * as Lifecycle from "../core/runtime/Lifecycle.js"
 import type * as Logging from "../core/runtime/Logging.js"
 import * as Readiness from "../core/runtime/Readiness.js"
+import * as InMemoryJobs from "./InMemoryJobs.js"
 import * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 import * as InProcessServer from "./InProcessServer.js"
 import * as OfflineHttpClients from "./OfflineHttpClients.js"
@@ -112,7 +114,7 @@ const makeService = (handle: (request: Request) => Promise<Response>, settings: 
 /**
  * The reference API with `routes` of the caller's mounted beside it, behind the same pipeline. Provides `TestApp`,
  * `TestIssuer`, `SettableClock`, the in-memory users (`InMemoryUserRepo`, as `UserRepo` too) and the core's services
- * (`AppConfig`, `Auth`, `HttpClients`, `Readiness`...), which the routes may use.
+ * (`AppConfig`, `Auth`, `HttpClients`, `Readiness`, the realtime services...), which the routes may use.
  */
 export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Options = {}) =>
   Layer.unwrapEffect(
@@ -130,7 +132,9 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
             OfflineHttpClients.orElse(issuer.handle, options.http ?? OfflineHttpClients.unreachable),
             settings.httpClients
           ),
-          InMemoryUserRepo.layer
+          InMemoryUserRepo.layer,
+          InMemoryJobs.layer,
+          Realtime.layerMemory(settings.realtime)
         )),
         Layer.provideMerge(Lifecycle.layer),
         Layer.provideMerge(Layer.succeed(AppConfig.AppConfig, settings))

@@ -10,7 +10,7 @@ import * as Path from "node:path"
 import type { Browser, BrowserContext, Page } from "playwright-core"
 import * as Chromium from "../support/Browser.js"
 import { provided } from "../support/Provided.js"
-import { freePort, type ServerProcess, startServerProcess } from "../support/ServerProcess.js"
+import { freePort, type ServerProcess, startWithEnv } from "../support/ServerProcess.js"
 
 const screenshots = Path.resolve(import.meta.dirname, "../../test-output/console")
 
@@ -57,7 +57,7 @@ describe("the console in Chromium", () => {
       EMBEDDED_DB_DIR: Path.join(dataDir, "pglite"),
       DEV_ISSUER_PORT: String(await freePort())
     }
-    server = await startServerProcess(env)
+    server = await startWithEnv(env)
     browser = await Chromium.launch()
     context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
     context.setDefaultTimeout(15_000)

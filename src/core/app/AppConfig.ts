@@ -2,17 +2,19 @@
  * Every setting of the app, checked once at startup: each concern's settings group (`ServerSettings`,
  * `DatabaseSettings`, `SupabaseSettings`, ...) composed with the app's own, read through Effect `Config`.
  */
-import { Config, Context, Duration, type Effect, Option, Redacted } from "effect"
+import { Config, Context, type Effect, Option, Redacted } from "effect"
 import type * as Auth from "../auth/Auth.js"
 import * as AuthSettings from "../auth/AuthSettings.js"
 import * as SupabaseSettings from "../auth/SupabaseSettings.js"
 import type * as HttpClients from "../clients/HttpClients.js"
 import * as HttpClientsSettings from "../clients/HttpClientsSettings.js"
-import { atLeast, httpUrl, requiredInProd, seconds, secret } from "../config/ConfigReaders.js"
+import { httpUrl, requiredInProd, secret } from "../config/ConfigReaders.js"
 import { type AppEnv, ConfigLoadError, loadFrom } from "../config/ConfigSource.js"
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "../config/Constants.js"
 import * as DatabaseSettings from "../db/DatabaseSettings.js"
 import * as ServerSettings from "../http/ServerSettings.js"
+import * as JobsSettings from "../jobs/JobsSettings.js"
+import * as RealtimeSettings from "../realtime/RealtimeSettings.js"
 import * as LoggingSettings from "../runtime/LoggingSettings.js"
 
 /** The committed development and test secrets: fine on a laptop, refused in production. */
@@ -36,7 +38,6 @@ export interface Settings {
   readonly publicUrls: { readonly api: string; readonly app: string }
   readonly cors: ServerSettings.CorsSettings
   readonly database: DatabaseSettings.DatabaseSettings
-  readonly redis: { readonly url: Option.Option<Redacted.Redacted> }
   readonly supabase: SupabaseSettings.SupabaseSettings
   readonly ai: {
     readonly openaiApiKey: Option.Option<Redacted.Redacted>
@@ -60,14 +61,8 @@ export interface Settings {
   readonly tracingEnabled: boolean
   readonly auth: Auth.Tunables
   readonly httpClients: HttpClients.Settings
-  readonly sse: {
-    readonly maxSubscribers: number
-    readonly queueSize: number
-    readonly keepalive: Duration.Duration
-    readonly reapEvery: number
-    readonly inactiveAfter: Duration.Duration
-    readonly fullCyclesBeforeReap: number
-  }
+  readonly realtime: RealtimeSettings.RealtimeSettings
+  readonly jobs: JobsSettings.JobsSettings
 }
 
 export class AppConfig extends Context.Tag("core/AppConfig")<AppConfig, Settings>() {}
@@ -141,15 +136,6 @@ const features = Config.all({
   websocketsEnabled: Config.boolean("FEATURE_WEBSOCKETS_ENABLED").pipe(Config.withDefault(true))
 })
 
-const sse = Config.all({
-  maxSubscribers: atLeast("SSE_MAX_SUBSCRIBERS", 1).pipe(Config.withDefault(500)),
-  queueSize: atLeast("SSE_QUEUE_SIZE", 1).pipe(Config.withDefault(100)),
-  keepalive: seconds("SSE_KEEPALIVE_SECONDS").pipe(Config.withDefault(Duration.seconds(30))),
-  reapEvery: atLeast("SSE_REAP_EVERY_EMITS", 1).pipe(Config.withDefault(10)),
-  inactiveAfter: seconds("SSE_INACTIVE_SECONDS").pipe(Config.withDefault(Duration.minutes(30))),
-  fullCyclesBeforeReap: atLeast("SSE_FULL_CYCLES_BEFORE_REAP", 1).pipe(Config.withDefault(3))
-})
-
 /** The whole configuration for one environment; every group is read even when another fails, so errors add up. */
 export const settings = (env: AppEnv): Config.Config<Settings> =>
   Config.all({
@@ -159,7 +145,6 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     publicUrls: publicUrls(env),
     cors: ServerSettings.cors,
     database: DatabaseSettings.config(env),
-    redis: Config.all({ url: secret("REDIS_URL") }),
     supabase: SupabaseSettings.config(env),
     ai,
     notifications,
@@ -168,7 +153,8 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     tracingEnabled: Config.boolean("TRACING_ENABLED").pipe(Config.withDefault(false)),
     auth: AuthSettings.config,
     httpClients: HttpClientsSettings.config,
-    sse
+    realtime: RealtimeSettings.config,
+    jobs: JobsSettings.config
   })
 
 // Loading ---------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import * as Logging from "./Logging.js"
 
 export interface CheckResult {
   readonly name: string
-  readonly status: "ok" | "failed"
+  /** "degraded": a check registered as `degradeOnly` failed; the instance still serves, with less. */
+  readonly status: "ok" | "failed" | "degraded"
   /** Short and public: "timeout" or "unavailable"; the cause goes to the log, not to the client. */
   readonly error?: string
 }
@@ -18,11 +19,21 @@ export interface Report {
 export interface Check {
   readonly name: string
   readonly check: Effect.Effect<unknown, unknown>
+  /** A dependency the instance can serve without (say, fan-out across instances): its failure does not make it unready. */
+  readonly degradeOnly?: boolean
+}
+
+export interface RegisterOptions {
+  readonly degradeOnly?: boolean
 }
 
 export class Readiness extends Context.Tag("core/Readiness")<Readiness, {
   /** Adds a check; layers call this while they are built, so `/ready` covers whatever the app is made of. */
-  readonly register: (name: string, check: Effect.Effect<unknown, unknown>) => Effect.Effect<void>
+  readonly register: (
+    name: string,
+    check: Effect.Effect<unknown, unknown>,
+    options?: RegisterOptions
+  ) => Effect.Effect<void>
   readonly run: Effect.Effect<Report>
 }>() {}
 
@@ -55,7 +66,11 @@ const runOne = (check: Check, timeout: Duration.Duration): Effect.Effect<CheckRe
           error: timedOut ? "timeout" : failureText(cause)
         })
       ).pipe(
-        Effect.as<CheckResult>({ name: check.name, status: "failed", error: timedOut ? "timeout" : "unavailable" })
+        Effect.as<CheckResult>({
+          name: check.name,
+          status: check.degradeOnly === true ? "degraded" : "failed",
+          error: timedOut ? "timeout" : "unavailable"
+        })
       )
     })
   )
@@ -66,7 +81,8 @@ export const make = (options: { readonly timeout?: Duration.DurationInput } = {}
     const checks = yield* Ref.make<ReadonlyArray<Check>>([])
     const lifecycle = yield* Lifecycle
     return Readiness.of({
-      register: (name, check) => Ref.update(checks, (all) => [...all, { name, check }]),
+      register: (name, check, options) =>
+        Ref.update(checks, (all) => [...all, { name, check, degradeOnly: options?.degradeOnly === true }]),
       run: Effect.gen(function*() {
         const results = yield* Effect.forEach(yield* Ref.get(checks), (check) => runOne(check, timeout), {
           concurrency: "unbounded"
@@ -75,7 +91,7 @@ export const make = (options: { readonly timeout?: Duration.DurationInput } = {}
         const all = lifecycle.isDraining()
           ? [...results, { name: "shutdown", status: "failed", error: "draining" } as const]
           : results
-        return { ready: all.every((result) => result.status === "ok"), checks: all }
+        return { ready: all.every((result) => result.status !== "failed"), checks: all }
       })
     })
   })

@@ -86,7 +86,13 @@ describe("embedded database (no DATABASE_URL)", () => {
 
         const messages = lines.map((line) => (JSON.parse(line) as { message: string }).message)
         assert.isTrue(messages.some((m) => m.startsWith(`Database: embedded PGlite in ${dataDir}`)))
-        assert.include(messages, "Migrations: applied 0001_users")
+        // Every migration of the repository's folder, in order, whatever number of them there is by now.
+        const all = Fs.readdirSync(Migrations.defaultDirectory)
+          .filter((file) => /^\d+_.+\.sql$/.test(file))
+          .sort()
+          .map((file) => file.replace(/\.sql$/, ""))
+        assert.isTrue(all.includes("0001_users"))
+        assert.include(messages, `Migrations: applied ${all.join(", ")}`)
         assert.isFalse(Fs.existsSync(`${dataDir}.lock`), "the lock is released at shutdown")
 
         // Started again on the same folder: nothing to migrate, and the row is still there.

@@ -1,0 +1,112 @@
+/**
+ * A user's live feed with replay, for any transport (the SSE stream, a WebSocket): subscribe first, then send what
+ * the event log holds after the client's cursor, then live events, skipping ids already sent, so nothing is
+ * duplicated or missed at the seam. A live event whose predecessor was not sent, or word that the backplane may have
+ * lost messages, sends the feed back to the table for what is missing. Reading the table is paged and pulled, so a
+ * slow client is never sent more than it reads. The feed ends when its queue overflowed or was reaped, right after
+ * the last event sent before the first one dropped: the client reconnects from there.
+ */
+import { Chunk, Effect, Option, type Scope, Stream } from "effect"
+import type { DbFailure } from "../db/DbResilience.js"
+import { EventLog } from "./EventLog.js"
+import { type AtCapacity, type Queued, SseBus } from "./SseBus.js"
+
+export type Item =
+  /** A logged event: `id` is the cursor a client resumes from. */
+  | { readonly _tag: "Event"; readonly id: number; readonly type: string; readonly data: string }
+  /** An event that needs no log (no id, never replayed). */
+  | { readonly _tag: "Unlogged"; readonly type: string; readonly data: string }
+  /** The cursor is older than the log's retention: events after it may be gone. */
+  | { readonly _tag: "Reset" }
+
+export interface Options {
+  /** The id of the last event the client has (`Last-Event-ID`); none: live from now on. */
+  readonly cursor: Option.Option<number>
+  /** Events read from the table at a time (default 100). */
+  readonly pageSize?: number
+}
+
+/**
+ * Opens `userId`'s feed: the subscription is taken (or refused, `AtCapacity`) and the starting point read when this
+ * completes; the stream then runs for as long as the scope lasts.
+ */
+export const open = (
+  userId: string,
+  options: Options
+): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, SseBus | EventLog | Scope.Scope> =>
+  Effect.gen(function*() {
+    const bus = yield* SseBus
+    const log = yield* EventLog
+    const pageSize = options.pageSize ?? 100
+    const subscription = yield* bus.subscribe(userId)
+
+    const head: Array<Item> = []
+    let lastSent: number
+    let catchingUp: boolean
+    if (Option.isSome(options.cursor)) {
+      lastSent = options.cursor.value
+      catchingUp = true
+      if (lastSent < (yield* log.horizon)) head.push({ _tag: "Reset" })
+    } else {
+      lastSent = yield* log.lastId(userId)
+      catchingUp = false
+    }
+    /** Items taken from the queue but not yet looked at, kept while the feed catches up from the table. */
+    let carried: ReadonlyArray<Queued> = []
+    let ended = false
+
+    const consider = (items: ReadonlyArray<Queued>): Array<Item> => {
+      const out: Array<Item> = []
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!
+        if (item._tag === "Unlogged") {
+          out.push({ _tag: "Unlogged", type: item.type, data: item.data })
+          continue
+        }
+        if (item._tag === "Logged") {
+          if (item.id <= lastSent) continue
+          if (item.prev <= lastSent) {
+            out.push({ _tag: "Event", id: item.id, type: item.type, data: item.data })
+            lastSent = item.id
+            continue
+          }
+        }
+        // A resync, or an event after one not sent: the table has it all (events are published after commit).
+        catchingUp = true
+        carried = items.slice(i + 1)
+        break
+      }
+      return out
+    }
+
+    const pull: Effect.Effect<ReadonlyArray<Item>, Option.Option<DbFailure>> = Effect.suspend(() => {
+      if (head.length > 0) return Effect.succeed(head.splice(0))
+      if (catchingUp) {
+        return log.readAfter(userId, lastSent, pageSize).pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap((rows) => {
+            if (rows.length < pageSize) catchingUp = false
+            if (rows.length === 0) return pull
+            lastSent = rows[rows.length - 1]!.id
+            return Effect.succeed(
+              rows.map((row): Item => ({ _tag: "Event", id: row.id, type: row.type, data: row.data }))
+            )
+          })
+        )
+      }
+      if (carried.length > 0) {
+        const items = carried
+        carried = []
+        const out = consider(items)
+        return out.length > 0 ? Effect.succeed(out) : pull
+      }
+      if (ended) return Effect.fail(Option.none())
+      return Effect.flatMap(subscription.take, ({ end, items }) => {
+        ended = end
+        const out = consider(items)
+        return out.length > 0 ? Effect.succeed(out) : pull
+      })
+    })
+
+    return Stream.repeatEffectChunkOption(Effect.map(pull, (items) => Chunk.unsafeFromArray(items)))
+  })

@@ -1,0 +1,176 @@
+/**
+ * The SSE bus (the seed's `sse.py`): this instance's open streams, each with its own bounded queue, fed from the
+ * users' backplane topics. Delivering never blocks: a full queue drops its oldest item, and the stream then ends
+ * after the items before the dropped one, so its client reconnects and replays the rest from the event log. Every
+ * few deliveries the bus reaps dead subscriptions (full for several reaps in a row, or not read for long), and it
+ * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`.
+ */
+import { Context, Data, Duration, Effect, Exit, Layer, Mailbox, Option, type Scope } from "effect"
+import * as ApiError from "../errors/ApiError.js"
+import { Backplane } from "./Backplane.js"
+import { userTopic } from "./EventLog.js"
+import * as Wire from "./Wire.js"
+
+/** The instance holds as many streams as it may. */
+export class AtCapacity extends Data.TaggedError("AtCapacity")<{
+  readonly retryAfter: Duration.Duration
+}> implements ApiError.Convertible {
+  [ApiError.ToApiError](): ApiError.ApiError {
+    return new ApiError.ServiceUnavailable({
+      message: "Too many open streams on this instance",
+      retryAfterSeconds: Duration.toSeconds(this.retryAfter)
+    })
+  }
+}
+
+/** An item of a subscription's queue: a user's event, or word that some may have been missed. */
+export type Queued = Wire.Item | { readonly _tag: "Resync" }
+
+export interface Taken {
+  readonly items: ReadonlyArray<Queued>
+  /** The subscription is over: nothing follows these items (the queue overflowed, or it was reaped). */
+  readonly end: boolean
+}
+
+export interface Subscription {
+  /** The items waiting, or the next ones when there are none. */
+  readonly take: Effect.Effect<Taken>
+  /** Why it ended, if it has. */
+  readonly endedBy: () => "overflow" | "reaped" | undefined
+}
+
+export interface Options {
+  readonly queueSize: number
+  readonly reapEveryEmits: number
+  readonly fullCyclesBeforeReap: number
+  readonly inactiveAfter: Duration.DurationInput
+  readonly maxSubscribers: number
+  /**
+   * The `Retry-After` of a refused stream: the keepalive interval, since each keepalive is when the dead streams
+   * still counted are found out and give their place back.
+   */
+  readonly retryAfter: Duration.DurationInput
+}
+
+export class SseBus extends Context.Tag("core/SseBus")<SseBus, {
+  /** A subscription to `userId`'s topic for as long as the scope lasts, in place once this completes. */
+  readonly subscribe: (userId: string) => Effect.Effect<Subscription, AtCapacity, Scope.Scope>
+  /** An event that needs no log (nothing replays it), to `userId`'s streams on every instance. */
+  readonly emit: (userId: string, type: string, data: unknown) => Effect.Effect<void>
+  /** Open subscriptions on this instance. */
+  readonly size: () => number
+}>() {}
+
+interface Entry {
+  readonly seq: number
+  readonly item: Queued
+}
+
+const resync: Queued = { _tag: "Resync" }
+
+class Sub {
+  offered = 0
+  /** The sequence number of the first item dropped; what follows it is never delivered. */
+  firstDropped = Infinity
+  fullCycles = 0
+  endedBy: "overflow" | "reaped" | undefined = undefined
+  constructor(
+    readonly mailbox: Mailbox.Mailbox<Entry>,
+    readonly capacity: number,
+    public lastActivity: number
+  ) {}
+
+  size(): number {
+    return Option.getOrElse(this.mailbox.unsafeSize(), () => 0)
+  }
+
+  offer(item: Queued): void {
+    if (this.endedBy !== undefined) return
+    // Full: the sliding queue is about to drop its oldest item, the one numbered offered - capacity.
+    if (this.size() >= this.capacity) {
+      this.firstDropped = this.offered - this.capacity
+      this.endedBy = "overflow"
+    }
+    this.mailbox.unsafeOffer({ seq: this.offered++, item })
+  }
+
+  end(reason: "reaped"): void {
+    this.firstDropped = -1
+    this.endedBy = reason
+    this.mailbox.unsafeDone(Exit.void)
+  }
+}
+
+export const make = (options: Options) =>
+  Effect.gen(function*() {
+    const backplane = yield* Backplane
+    const clock = yield* Effect.clock
+    const inactiveMillis = Duration.toMillis(options.inactiveAfter)
+    const retryAfter = Duration.decode(options.retryAfter)
+    const subs = new Set<Sub>()
+    let emits = 0
+
+    const reap = () => {
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const sub of subs) {
+        const size = sub.size()
+        sub.fullCycles = size >= sub.capacity ? sub.fullCycles + 1 : 0
+        // A consumer waiting on an empty queue is alive, however long nothing came.
+        if (size === 0) sub.lastActivity = now
+        if (sub.fullCycles >= options.fullCyclesBeforeReap || now - sub.lastActivity >= inactiveMillis) {
+          sub.end("reaped")
+          subs.delete(sub)
+        }
+      }
+    }
+
+    const delivered = () => {
+      emits++
+      if (emits % options.reapEveryEmits === 0) reap()
+    }
+
+    const subscribe = (userId: string) =>
+      Effect.gen(function*() {
+        if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
+        const mailbox = yield* Mailbox.make<Entry>({ capacity: options.queueSize, strategy: "sliding" })
+        const sub = new Sub(mailbox, options.queueSize, clock.unsafeCurrentTimeMillis())
+        yield* Effect.acquireRelease(
+          Effect.sync(() => subs.add(sub)),
+          () =>
+            Effect.sync(() => {
+              subs.delete(sub)
+              mailbox.unsafeDone(Exit.void)
+            })
+        )
+        yield* backplane.subscribe(userTopic(userId), {
+          onMessage: (message) => {
+            const item = Wire.decode(message)
+            if (item === undefined) return
+            sub.offer(item)
+            delivered()
+          },
+          onResync: () => sub.offer(resync)
+        })
+        const take: Effect.Effect<Taken> = Effect.suspend(() => {
+          if (sub.firstDropped !== Infinity) return Effect.succeed({ items: [], end: true })
+          return Effect.map(mailbox.takeAll, ([chunk, done]): Taken => {
+            sub.lastActivity = clock.unsafeCurrentTimeMillis()
+            const items: Array<Queued> = []
+            for (const entry of chunk) if (entry.seq < sub.firstDropped) items.push(entry.item)
+            return { items, end: done || sub.firstDropped !== Infinity }
+          })
+        })
+        return { take, endedBy: () => sub.endedBy } satisfies Subscription
+      })
+
+    return SseBus.of({
+      subscribe,
+      emit: (userId, type, data) =>
+        Wire.isEventType(type)
+          ? backplane.publish(userTopic(userId), Wire.encodeUnlogged(type, JSON.stringify(data)))
+          : Effect.dieMessage(`SseBus.emit: invalid event type ${JSON.stringify(type)}`),
+      size: () => subs.size
+    })
+  })
+
+export const layer = (options: Options): Layer.Layer<SseBus, never, Backplane> => Layer.effect(SseBus, make(options))
