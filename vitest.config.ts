@@ -15,6 +15,7 @@ const withoutDatabase = [
   "test/core/db/Embedded.test.ts",
   "test/core/http/HttpApiRoutes.test.ts",
   "test/core/http/node/**",
+  "test/core/realtime/WebSocketHub.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",
   "test/domain/UserSync.test.ts"

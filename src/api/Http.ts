@@ -4,6 +4,7 @@ import { AppConfig, type Settings } from "../core/app/AppConfig.js"
 import * as HttpApiRoutes from "../core/http/HttpApiRoutes.js"
 import * as Server from "../core/http/Server.js"
 import * as Jobs from "../core/jobs/Jobs.js"
+import { WebSocketHub } from "../core/realtime/WebSocketHub.js"
 import * as DemoJob from "../domain/DemoJob.js"
 import * as UserRepo from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
@@ -16,6 +17,7 @@ import { MeLive } from "./Me.js"
 import * as StreamAuth from "./StreamAuth.js"
 import { StreamTicketsLive } from "./StreamTickets.js"
 import { SystemRoutes } from "./SystemRoutes.js"
+import { publishJobEvent, WebSocketRoutes } from "./WebSocketRoutes.js"
 
 /** The API's routes under the configured prefix, each group with its handlers and their dependencies. */
 const ApiRoutes = Layer.unwrapEffect(
@@ -23,22 +25,29 @@ const ApiRoutes = Layer.unwrapEffect(
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
       Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api), JobsLive(api)]),
-      Layer.provide([AuthenticationLive, AdminAuthenticationLive, StreamAuth.layer]),
-      Layer.provide(UserSync.layer())
+      Layer.provide([AuthenticationLive, AdminAuthenticationLive])
     )
   })
 )
 
-/** The background jobs, with the reference API's kinds of job, running on this instance's workers. */
+/** The background jobs, with the reference API's kinds of job, on this instance's workers; watchers told of each step. */
 const JobRunner = (settings: Settings) =>
-  Jobs.layerFromSettings(settings.jobs, { handlers: { [DemoJob.kind]: DemoJob.handler } })
+  Layer.unwrapEffect(Effect.map(WebSocketHub, (hub) =>
+    Jobs.layerFromSettings(settings.jobs, {
+      handlers: { [DemoJob.kind]: DemoJob.handler },
+      publish: publishJobEvent(hub)
+    })))
 
 /**
  * Every route of the reference API (the system probes and docs, the console page, the API under its prefix), on
  * the `UserRepo` the caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing
  * kit's `TestApp`.
  */
-export const Routes = Layer.mergeAll(SystemRoutes, ConsoleRoutes, ApiRoutes)
+export const Routes = Layer.mergeAll(
+  SystemRoutes,
+  ConsoleRoutes,
+  Layer.merge(ApiRoutes, WebSocketRoutes).pipe(Layer.provide(StreamAuth.layer), Layer.provide(UserSync.layer()))
+)
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>

@@ -13,7 +13,7 @@ import { type JobView, toView } from "./JobsGroup.js"
 const dbErrors = [ApiError.ServiceUnavailable, ApiError.DbPoolExhausted] as const
 
 /** The demo job with this id if `userId` owns it; another user's, or none, is `JobNotFound`. */
-const ownJob = (
+export const ownJob = (
   jobs: JobsService,
   userId: string,
   id: string

@@ -16,6 +16,7 @@ import * as Jwks from "../core/auth/Jwks.js"
 import * as CoreLive from "../core/CoreLive.js"
 import * as Server from "../core/http/Server.js"
 import * as Realtime from "../core/realtime/Realtime.js"
+import * as WebSocketHub from "../core/realtime/WebSocketHub.js"
 import * as Lifecycle from "../core/runtime/Lifecycle.js"
 import type * as Logging from "../core/runtime/Logging.js"
 import * as Readiness from "../core/runtime/Readiness.js"
@@ -126,6 +127,7 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
         Auth.layer(auth.auth).pipe(Layer.provideMerge(Jwks.layerStatic(issuer.keySet, auth.verifier))),
         AuthAdmin.layerFromSettings(settings.supabase)
       ).pipe(
+        Layer.provideMerge(WebSocketHub.layerFromSettings(settings.websocket)),
         Layer.provideMerge(Layer.mergeAll(
           Readiness.layer(),
           OfflineHttpClients.layer(

@@ -19,7 +19,7 @@ const allowed: Readonly<Record<string, ReadonlyArray<string>>> = {
   auth: ["clients", "config", "errors", "runtime"],
   http: ["config", "errors", "runtime"],
   jobs: ["config", "db", "runtime"],
-  realtime: ["config", "db", "errors", "runtime"],
+  realtime: ["config", "db", "errors", "http", "runtime"],
   app: ["auth", "clients", "config", "db", "http", "jobs", "realtime", "runtime"]
 }
 

@@ -15,6 +15,7 @@ import * as DatabaseSettings from "../db/DatabaseSettings.js"
 import * as ServerSettings from "../http/ServerSettings.js"
 import * as JobsSettings from "../jobs/JobsSettings.js"
 import * as RealtimeSettings from "../realtime/RealtimeSettings.js"
+import * as WebSocketSettings from "../realtime/WebSocketSettings.js"
 import * as LoggingSettings from "../runtime/LoggingSettings.js"
 
 /** The committed development and test secrets: fine on a laptop, refused in production. */
@@ -63,6 +64,7 @@ export interface Settings {
   readonly httpClients: HttpClients.Settings
   readonly realtime: RealtimeSettings.RealtimeSettings
   readonly jobs: JobsSettings.JobsSettings
+  readonly websocket: WebSocketSettings.WebSocketSettings
 }
 
 export class AppConfig extends Context.Tag("core/AppConfig")<AppConfig, Settings>() {}
@@ -154,7 +156,8 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     auth: AuthSettings.config,
     httpClients: HttpClientsSettings.config,
     realtime: RealtimeSettings.config,
-    jobs: JobsSettings.config
+    jobs: JobsSettings.config,
+    websocket: WebSocketSettings.config
   })
 
 // Loading ---------------------------------------------------------------------------------------------------------

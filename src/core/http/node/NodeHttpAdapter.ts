@@ -12,6 +12,7 @@
  * Beyond the platform, and only when asked (`Options`): a request timeout, whose interruptions the app answers.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -174,6 +175,16 @@ const limitUpgrade = (socket: Duplex, fiber: Fiber.RuntimeFiber<unknown, unknown
     if ((socket as Net.Socket).bytesWritten === 0) fiber.unsafeInterruptAsFork(responseTimeoutFiberId)
   }, millis).unref()
 
+/** The `ws` socket of each upgraded request, for as long as the request is kept. */
+const upgradedSockets = new WeakMap<Http.IncomingMessage, WS.WebSocket>()
+
+/**
+ * The `ws` socket an upgrade request became, once its `Socket` runs (from `onOpen` on): for what Effect's `Socket`
+ * does not offer (ping and pong, the bytes still waiting to be sent, terminate).
+ */
+export const upgradedWebSocket = (request: HttpServerRequest.HttpServerRequest): Option.Option<WS.WebSocket> =>
+  Option.fromNullable(upgradedSockets.get(NodeHttpServerRequest.toIncomingMessage(request)))
+
 /** The platform's upgrade request: `upgrade` completes the handshake with `ws`; a plain response is written raw. */
 const upgradeRequest = (
   wss: Effect.Effect<WS.WebSocketServer>,
@@ -200,6 +211,7 @@ const upgradeRequest = (
       Effect.async<globalThis.WebSocket>((resume) =>
         wss.handleUpgrade(nodeRequest, socket, head, (ws) => {
           upgraded = true
+          upgradedSockets.set(nodeRequest, ws)
           // `ws` implements the DOM WebSocket API that `Socket.fromWebSocket` drives.
           resume(Effect.succeed(ws as unknown as globalThis.WebSocket))
         })
