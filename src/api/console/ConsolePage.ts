@@ -143,6 +143,9 @@ ul { list-style: none; margin: 0; padding: 0; }
 .bar[data-status="completed"] .bar-fill { background: var(--ok); }
 .bar[data-status="failed"] .bar-fill { background: var(--bad); }
 .job-error { grid-column: 1 / -1; color: var(--bad); font-size: .85rem; margin: 0; }
+@media (prefers-reduced-motion: reduce) {
+  .bar-fill { transition: none; }
+}
 @media (max-width: 1100px) {
   .grid { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
     grid-template-areas: "sign-in notifications" "send notifications" "jobs notifications"; }
