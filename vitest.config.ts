@@ -16,6 +16,7 @@ const withoutDatabase = [
   "test/core/http/HttpApiRoutes.test.ts",
   "test/core/http/node/**",
   "test/core/realtime/WebSocketHub.test.ts",
+  "test/core/realtime/SseBus.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",
   "test/domain/UserSync.test.ts"

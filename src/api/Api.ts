@@ -5,11 +5,18 @@ import * as ApiContract from "../core/http/ApiContract.js"
 import { AdminUsersGroup } from "./AdminUsersGroup.js"
 import { JobsGroup } from "./JobsGroup.js"
 import { MeGroup } from "./MeGroup.js"
+import { NotificationsGroup } from "./NotificationsGroup.js"
 import { StreamTicketsGroup } from "./StreamTicketsGroup.js"
 import { SystemGroup } from "./SystemGroup.js"
 
 /** The API's groups, with paths relative to the configured prefix (`API_PREFIX`). */
-class Api extends ApiContract.make("api").add(MeGroup).add(AdminUsersGroup).add(StreamTicketsGroup).add(JobsGroup) {}
+class Api extends ApiContract.make("api")
+  .add(MeGroup)
+  .add(AdminUsersGroup)
+  .add(StreamTicketsGroup)
+  .add(NotificationsGroup)
+  .add(JobsGroup)
+{}
 
 /** The API as served, under `prefix`. */
 export const served = (prefix: string) => Api.prefix(prefix as HttpApiEndpoint.PathSegment)

@@ -6,14 +6,17 @@ import * as Server from "../core/http/Server.js"
 import * as Jobs from "../core/jobs/Jobs.js"
 import { WebSocketHub } from "../core/realtime/WebSocketHub.js"
 import * as DemoJob from "../domain/DemoJob.js"
+import * as NotificationRepo from "../domain/NotificationRepo.js"
 import * as UserRepo from "../domain/UserRepo.js"
 import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
 import { ConsoleRoutes } from "./console/ConsoleRoutes.js"
+import { EventsRoutes } from "./Events.js"
 import { JobsLive } from "./Jobs.js"
 import { MeLive } from "./Me.js"
+import { NotificationsLive } from "./Notifications.js"
 import * as StreamAuth from "./StreamAuth.js"
 import { StreamTicketsLive } from "./StreamTickets.js"
 import { SystemRoutes } from "./SystemRoutes.js"
@@ -24,7 +27,7 @@ const ApiRoutes = Layer.unwrapEffect(
   Effect.map(AppConfig, (settings) => {
     const api = served(settings.core.apiPrefix)
     return HttpApiRoutes.layer(api).pipe(
-      Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api), JobsLive(api)]),
+      Layer.provide([MeLive(api), AdminUsersLive(api), StreamTicketsLive(api), NotificationsLive(api), JobsLive(api)]),
       Layer.provide([AuthenticationLive, AdminAuthenticationLive])
     )
   })
@@ -39,20 +42,21 @@ const JobRunner = (settings: Settings) =>
     })))
 
 /**
- * Every route of the reference API (the system probes and docs, the console page, the API under its prefix), on
- * the `UserRepo` the caller provides: the Postgres one in the server (`layer`), an in-memory one in the testing
- * kit's `TestApp`.
+ * Every route of the reference API (the system probes and docs, the console page, the API under its prefix, the
+ * event stream and the WebSockets), on the `UserRepo` and `NotificationRepo` the caller provides: the Postgres ones
+ * in the server (`layer`), in-memory ones in the testing kit's `TestApp`.
  */
 export const Routes = Layer.mergeAll(
   SystemRoutes,
   ConsoleRoutes,
-  Layer.merge(ApiRoutes, WebSocketRoutes).pipe(Layer.provide(StreamAuth.layer), Layer.provide(UserSync.layer()))
+  Layer.merge(ApiRoutes, WebSocketRoutes).pipe(Layer.provide(StreamAuth.layer), Layer.provide(UserSync.layer())),
+  EventsRoutes
 )
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */
 export const layerWith = <E, R>(settings: Settings, extraRoutes: Layer.Layer<never, E, R>) =>
   Server.layerFromSettings(Layer.merge(Routes, extraRoutes), settings).pipe(
-    Layer.provide(UserRepo.layer),
+    Layer.provide(Layer.merge(UserRepo.layer, NotificationRepo.layer)),
     Layer.provide(JobRunner(settings))
   )
 

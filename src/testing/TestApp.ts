@@ -2,7 +2,7 @@
  * `TestApp`: the reference API served in-process, for tests that run thousands of requests in seconds. The same
  * routes and the same `Server.serve` (request pipeline: request id, error envelope, CORS, body limit) as the real
  * server, on an `HttpServer` with no socket; the core's `Auth` verifying tokens of a `TestIssuer` against its key set
- * held in memory; users in memory; realtime (backplane, stream tickets, event log, SSE bus) in memory; outgoing HTTP
+ * held in memory; users and notifications in memory; realtime (backplane, stream tickets, event log, SSE bus) in memory; outgoing HTTP
  * answered by handlers; time from a `SettableClock`. Nothing listens, nothing connects.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -21,6 +21,7 @@ import * as Lifecycle from "../core/runtime/Lifecycle.js"
 import type * as Logging from "../core/runtime/Logging.js"
 import * as Readiness from "../core/runtime/Readiness.js"
 import * as InMemoryJobs from "./InMemoryJobs.js"
+import * as InMemoryNotificationRepo from "./InMemoryNotificationRepo.js"
 import * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 import * as InProcessServer from "./InProcessServer.js"
 import * as OfflineHttpClients from "./OfflineHttpClients.js"
@@ -136,6 +137,7 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
           ),
           InMemoryUserRepo.layer,
           InMemoryJobs.layer,
+          InMemoryNotificationRepo.layer,
           Realtime.layerMemory(settings.realtime)
         )),
         Layer.provideMerge(Lifecycle.layer),

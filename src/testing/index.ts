@@ -7,6 +7,7 @@
  */
 export * as Arbitraries from "./Arbitraries.js"
 export * as InMemoryJobs from "./InMemoryJobs.js"
+export * as InMemoryNotificationRepo from "./InMemoryNotificationRepo.js"
 export * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 export * as InProcessServer from "./InProcessServer.js"
 export * as NoNetwork from "./NoNetwork.js"

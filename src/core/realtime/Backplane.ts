@@ -97,6 +97,9 @@ export interface RedisOptions {
   readonly channelPrefix: string
 }
 
+/** Messages kept while Redis is away; past it the oldest go (the receivers resync when their connection returns). */
+const maxOutbox = 10_000
+
 /** Marks this instance's own messages, which it has delivered locally already. */
 const instanceIdLength = 16
 const newInstanceId = () => {
@@ -180,18 +183,37 @@ export const makeRedis = (
         ? Effect.void
         : Effect.promise(() => promise).pipe(Effect.timeoutOption("2 seconds"), Effect.asVoid)
 
+    // Messages not yet taken by Redis, in order: kept (a bounded number) while the connection is away and sent
+    // when it is back, so an event committed during an outage still reaches the other instances' streams even if
+    // they resynced before this connection returned. Publishing never waits for Redis.
+    const outbox: Array<readonly [channel: string, message: string]> = []
+    let flushing = false
+    const flush = (): void => {
+      if (flushing || outbox.length === 0 || client.status !== "ready") return
+      flushing = true
+      const [name, message] = outbox[0]!
+      client.publish(name, message).then(
+        () => {
+          if (outbox[0]?.[1] === message) outbox.shift()
+          flushing = false
+          flush()
+        },
+        () => {
+          // The connection went away: the next `ready` flushes again.
+          flushing = false
+        }
+      )
+    }
+    client.on("ready", flush)
+    yield* Effect.addFinalizer(() => Effect.sync(() => client.off("ready", flush)))
+
     return Backplane.of({
       publish: (topic, message) =>
-        Effect.suspend(() => {
+        Effect.sync(() => {
           registry.deliver(topic, message)
-          if (client.status !== "ready") return Effect.void
-          return Effect.tryPromise(() => client.publish(channel(topic), `${instanceId}:${message}`)).pipe(
-            Effect.timeoutOption("2 seconds"),
-            Effect.catchAll((error) =>
-              Effect.logDebug(Logging.fields("Redis: publish failed", { topic, error: String(error) }))
-            ),
-            Effect.asVoid
-          )
+          outbox.push([channel(topic), `${instanceId}:${message}`])
+          if (outbox.length > maxOutbox) outbox.shift()
+          flush()
         }),
       subscribe: (topic, local) =>
         Effect.acquireRelease(

@@ -57,8 +57,8 @@ export class SseBus extends Context.Tag("core/SseBus")<SseBus, {
   readonly subscribe: (userId: string) => Effect.Effect<Subscription, AtCapacity, Scope.Scope>
   /** An event that needs no log (nothing replays it), to `userId`'s streams on every instance. */
   readonly emit: (userId: string, type: string, data: unknown) => Effect.Effect<void>
-  /** Open subscriptions on this instance. */
-  readonly size: () => number
+  /** Open subscriptions on this instance, and the items waiting in their queues (never more than the queue size each). */
+  readonly stats: () => { readonly subscribers: number; readonly queued: number }
 }>() {}
 
 interface Entry {
@@ -169,7 +169,11 @@ export const make = (options: Options) =>
         Wire.isEventType(type)
           ? backplane.publish(userTopic(userId), Wire.encodeUnlogged(type, JSON.stringify(data)))
           : Effect.dieMessage(`SseBus.emit: invalid event type ${JSON.stringify(type)}`),
-      size: () => subs.size
+      stats: () => {
+        let queued = 0
+        for (const sub of subs) queued += sub.size()
+        return { subscribers: subs.size, queued }
+      }
     })
   })
 

@@ -1,0 +1,107 @@
+/**
+ * `GET {prefix}/events`: the caller's Server-Sent Events stream, served straight off the router (a stream is no JSON
+ * endpoint). Credentials by bearer header or `?ticket=`; resumes after `Last-Event-ID` (or `?last_event_id=`, for
+ * clients that re-open the URL themselves), replaying what the event log holds first. Each event is one frame:
+ * `id`, `event` and one line of JSON `data`. The stream ends at once when the instance starts draining, so clients
+ * reconnect elsewhere and resume from their last id.
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Chunk, type Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { AppConfig } from "../core/app/AppConfig.js"
+import * as EventFeed from "../core/realtime/EventFeed.js"
+import { EventLog } from "../core/realtime/EventLog.js"
+import { SseBus } from "../core/realtime/SseBus.js"
+import { Lifecycle } from "../core/runtime/Lifecycle.js"
+import * as Logging from "../core/runtime/Logging.js"
+import * as UserSync from "../domain/UserSync.js"
+import * as StreamAuth from "./StreamAuth.js"
+
+/** How long an EventSource waits before reconnecting after the stream ends. */
+const retryMillis = 1000
+
+const encoder = new TextEncoder()
+
+/** Written at once, so the headers reach the client before any event. */
+const preamble = encoder.encode(`retry: ${retryMillis}\n: connected\n\n`)
+const keepaliveFrame = encoder.encode(": keepalive\n\n")
+
+/** An event's frame; ids are integers and data one line of JSON, so nothing in them can break the framing. */
+const frame = (item: EventFeed.Item): string => {
+  switch (item._tag) {
+    case "Event":
+      return `id: ${item.id}\nevent: ${item.type}\ndata: ${item.data}\n\n`
+    case "Unlogged":
+      return `event: ${item.type}\ndata: ${item.data}\n\n`
+    case "Reset":
+      return "event: reset\ndata: {\"reason\":\"cursor_expired\"}\n\n"
+  }
+}
+
+const eventId = /^\d{1,15}$/
+
+/** A cursor, if well formed: a malformed one is no cursor (a 4xx would stop an EventSource from ever retrying). */
+const parseCursor = (value: string | null | undefined): Option.Option<number> =>
+  value !== null && value !== undefined && eventId.test(value.trim())
+    ? Option.some(Number(value.trim()))
+    : Option.none()
+
+/** `Last-Event-ID`, or `?last_event_id=` when the header is absent or malformed. */
+const cursorOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<number> =>
+  Option.orElse(parseCursor(request.headers["last-event-id"]), () => {
+    const queryAt = request.url.indexOf("?")
+    return queryAt === -1
+      ? Option.none()
+      : parseCursor(new URLSearchParams(request.url.slice(queryAt + 1)).get("last_event_id"))
+  })
+
+/**
+ * The response body: the preamble at once, then the frames, with a keepalive comment every `keepalive`; ends with the
+ * frames, or at once when `draining` completes.
+ */
+export const body = <E, R>(
+  frames: Stream.Stream<Uint8Array, E, R>,
+  options: { readonly keepalive: Duration.DurationInput; readonly draining: Effect.Effect<void> }
+): Stream.Stream<Uint8Array, E, R> =>
+  Stream.concat(
+    Stream.succeed(preamble),
+    Stream.merge(frames, Stream.fromSchedule(Schedule.spaced(options.keepalive)).pipe(Stream.as(keepaliveFrame)), {
+      haltStrategy: "left"
+    })
+  ).pipe(Stream.interruptWhen(options.draining))
+
+export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
+  const settings = yield* AppConfig
+  const streamAuth = yield* StreamAuth.StreamAuth
+  const lifecycle = yield* Lifecycle
+  const bus = yield* SseBus
+  const log = yield* EventLog
+
+  const handler = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const caller = yield* streamAuth.authenticate(request)
+    const feed = yield* EventFeed.open(caller.userId, { cursor: cursorOf(request) }).pipe(
+      Effect.provideService(SseBus, bus),
+      Effect.provideService(EventLog, log)
+    )
+    const frames = feed.pipe(
+      // One write per chunk of events: a burst costs one syscall, not one per event.
+      Stream.mapChunks((items) => Chunk.of(encoder.encode(Chunk.join(Chunk.map(items, frame), "")))),
+      Stream.catchAll((error) =>
+        Stream.fromEffect(
+          Effect.logWarning(Logging.fields("Event stream ended by a database failure", { error: String(error) }))
+        ).pipe(Stream.drain)
+      )
+    )
+    return HttpServerResponse.stream(
+      body(frames, { keepalive: settings.realtime.keepalive, draining: lifecycle.draining }),
+      {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+      }
+    )
+  })
+
+  return HttpLayerRouter.add("GET", `${settings.core.apiPrefix}/events` as HttpLayerRouter.PathInput, handler)
+})).pipe(Layer.provide(StreamAuth.layer), Layer.provide(UserSync.layer()))
