@@ -16,19 +16,47 @@ const screenshots = Path.resolve(import.meta.dirname, "../../test-output/console
 
 interface Recorder {
   readonly urls: Array<string>
-  readonly consoleErrors: Array<string>
+  /** Console errors, each marked with whether the server was down (being restarted) when it was logged. */
+  readonly consoleErrors: Array<{ readonly text: string; readonly serverDown: boolean }>
   readonly pageErrors: Array<string>
+  /** Every WebSocket message the page received, by the socket's URL. */
+  readonly socketMessages: Array<{ readonly url: string; readonly message: any }>
+  serverDown: boolean
 }
 
 const record = (page: Page): Recorder => {
-  const recorder: Recorder = { urls: [], consoleErrors: [], pageErrors: [] }
+  const recorder: Recorder = { urls: [], consoleErrors: [], pageErrors: [], socketMessages: [], serverDown: false }
   page.on("request", (request) => void recorder.urls.push(request.url()))
-  page.on("websocket", (socket) => void recorder.urls.push(socket.url()))
+  page.on("websocket", (socket) => {
+    recorder.urls.push(socket.url())
+    socket.on("framereceived", (frame) => {
+      recorder.socketMessages.push({ url: socket.url(), message: JSON.parse(String(frame.payload)) })
+    })
+  })
   page.on("console", (message) => {
-    if (message.type() === "error") recorder.consoleErrors.push(message.text())
+    if (message.type() === "error") {
+      recorder.consoleErrors.push({ text: message.text(), serverDown: recorder.serverDown })
+    }
   })
   page.on("pageerror", (error) => void recorder.pageErrors.push(error.message))
   return recorder
+}
+
+interface Frame {
+  readonly event: string
+  readonly id: string
+  readonly data: string
+}
+
+/** Every server-sent event the page receives, as Chromium's network layer saw it. */
+const recordFrames = async (context: BrowserContext, page: Page): Promise<Array<Frame>> => {
+  const frames: Array<Frame> = []
+  const session = await context.newCDPSession(page)
+  session.on("Network.eventSourceMessageReceived", (message) => {
+    frames.push({ event: message.eventName, id: message.eventId, data: message.data })
+  })
+  await session.send("Network.enable")
+  return frames
 }
 
 const signInResponse = async (server: ServerProcess) => {
@@ -45,6 +73,7 @@ describe("the console in Chromium", () => {
   let context: BrowserContext
   let page: Page
   let recorder: Recorder
+  let frames: Array<Frame>
   let token: string
 
   beforeAll(async () => {
@@ -59,10 +88,11 @@ describe("the console in Chromium", () => {
     }
     server = await startWithEnv(env)
     browser = await Chromium.launch()
-    context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 }, reducedMotion: "reduce" })
     context.setDefaultTimeout(15_000)
     page = await context.newPage()
     recorder = record(page)
+    frames = await recordFrames(context, page)
   })
 
   afterAll(async () => {
@@ -77,19 +107,73 @@ describe("the console in Chromium", () => {
     })
 
   const status = () => page.getByRole("status")
+  const statusSays = (text: string) => status().filter({ hasText: new RegExp(`^${text}$`) }).waitFor()
+  const notifications = () => page.getByRole("list", { name: "Notifications" }).getByRole("listitem")
+  const shownTitles = () => notifications().locator(".notification-title").allTextContents()
 
-  it("in development, signs in as a generated user without pasting anything", async () => {
+  /** A notification made by a plain HTTP client, not the page. */
+  const notify = async (base: string, title: string) => {
+    const response = await fetch(`${base}/api/v1/notifications`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ title, body: "made elsewhere" })
+    })
+    assert.strictEqual(response.status, 201, await response.clone().text())
+    return (await response.json()) as { id: unknown; title: string }
+  }
+
+  const storedTitles = async () => {
+    const response = await fetch(`${server.url}/api/v1/notifications?limit=50`, {
+      headers: { authorization: `Bearer ${token}` }
+    })
+    assert.strictEqual(response.status, 200)
+    return ((await response.json()) as { notifications: Array<{ title: string }> }).notifications.map((n) => n.title)
+  }
+
+  it("in development, signs in as a generated user without pasting anything (on a phone)", async () => {
     const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, isMobile: true })
     try {
       const other = await phone.newPage()
       const otherRecorder = record(other)
       await other.goto(`${server.url}/console`)
+      const signedIn = other.waitForResponse((response) => response.url().endsWith("/console/dev-sign-in"))
       await other.getByRole("button", { name: "Sign in as a generated user" }).click()
-      await other.getByText(/^Signed in as user-[0-9a-f]+@stand-in\.test\.$/).waitFor()
+      const generated = (await (await signedIn).json()) as { access_token: string; email: string }
+      await other.getByText(`Signed in as ${generated.email}.`).waitFor()
+      await other.getByRole("status").filter({ hasText: /^Live$/ }).waitFor()
+      const response = await fetch(`${server.url}/api/v1/notifications`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${generated.access_token}`, "content-type": "application/json" },
+        body: JSON.stringify({ title: "hello, generated user", body: "" })
+      })
+      assert.strictEqual(response.status, 201)
+      await other.getByRole("list", { name: "Notifications" }).getByText("hello, generated user").waitFor()
       assert.deepStrictEqual(otherRecorder.pageErrors, [])
+      assert.deepStrictEqual(otherRecorder.consoleErrors, [])
       await other.screenshot({ path: Path.join(screenshots, "console-phone.png"), fullPage: true })
     } finally {
       await phone.close()
+    }
+  })
+
+  it("a refused token is said so, and nothing connects", async () => {
+    const refused = await browser!.newContext()
+    try {
+      const other = await refused.newPage()
+      const otherRecorder = record(other)
+      await other.goto(`${server.url}/console`)
+      await other.getByRole("textbox", { name: "Access token" }).fill("not-a-token")
+      await other.getByRole("button", { name: "Connect" }).click()
+      await other.getByRole("alert").filter({ hasText: "UNAUTHORIZED" }).waitFor()
+      assert.strictEqual(await other.getByRole("status").textContent(), "Not connected")
+      assert.isTrue(await other.getByRole("button", { name: "Send" }).isDisabled())
+      assert.deepStrictEqual(otherRecorder.pageErrors, [])
+      // The browser reports the 401 itself; nothing else went wrong.
+      assert.deepStrictEqual(otherRecorder.consoleErrors.map((error) => error.text), [
+        "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+      ])
+    } finally {
+      await refused.close()
     }
   })
 
@@ -109,12 +193,97 @@ describe("the console in Chromium", () => {
     assert.deepStrictEqual(stored, [0, 0, ""])
   })
 
-  it("made no request carrying the token, none beyond the server, and no page error", () => {
+  it("is Live, and notifications made elsewhere appear, newest first", async () => {
+    failureScreenshot("live")
+    await statusSays("Live")
+    for (const title of ["elsewhere 1", "elsewhere 2", "elsewhere 3"]) await notify(server.url, title)
+    await Chromium.eventually("three notifications, newest first", async () => {
+      assert.deepStrictEqual(await shownTitles(), ["elsewhere 3", "elsewhere 2", "elsewhere 1"])
+    })
+  })
+
+  it("a notification sent from the page comes back over the stream", async () => {
+    failureScreenshot("send")
+    await page.getByRole("textbox", { name: "Title" }).fill("from the page")
+    await page.getByRole("textbox", { name: "Body" }).fill("sent with the Send button")
+    await page.getByRole("button", { name: "Send" }).click()
+    await Chromium.eventually("the sent notification at the top", async () => {
+      assert.deepStrictEqual((await shownTitles())[0], "from the page")
+    })
+    assert.strictEqual(await page.getByRole("textbox", { name: "Title" }).inputValue(), "")
+    assert.deepStrictEqual(await storedTitles(), await shownTitles())
+  })
+
+  it("a job's bar fills step by step and says completed", async () => {
+    failureScreenshot("job")
+    await page.getByRole("spinbutton", { name: "Steps" }).fill("5")
+    await page.getByRole("spinbutton", { name: "Step duration (ms)" }).fill("150")
+    const created = page.waitForResponse((response) => response.url().endsWith("/api/v1/jobs"))
+    await page.getByRole("button", { name: "Start job" }).click()
+    const { id } = (await (await created).json()) as { id: string }
+    const job = page.getByRole("list", { name: "Jobs" }).getByRole("listitem").first()
+    const bar = job.getByRole("progressbar")
+    const seen: Array<number> = []
+    await Chromium.eventually("the bar to fill", async () => {
+      const now = Number(await bar.getAttribute("aria-valuenow"))
+      if (seen.at(-1) !== now) seen.push(now)
+      assert.strictEqual(now, 5)
+    })
+    assert.strictEqual(await bar.getAttribute("aria-valuemax"), "5")
+    await job.getByText("completed", { exact: true }).waitFor()
+    assert.deepStrictEqual(seen, [...seen].sort((a, b) => a - b), "the bar never goes back")
+    // What the page was told: a snapshot, every step after it in order, the end.
+    const messages = recorder.socketMessages.filter((m) => m.url.includes(`/ws/jobs/${id}?`)).map((m) => m.message)
+    assert.strictEqual(messages[0].type, "job.snapshot")
+    const progress = messages.slice(1, -1).map((m) => [m.type, m.step])
+    const from = messages[0].job.step as number
+    assert.deepStrictEqual(progress, Array.from({ length: 5 - from }, (_, i) => ["job.progress", from + i + 1]))
+    assert.strictEqual(messages.at(-1).type, "job.completed")
+    await page.screenshot({ path: Path.join(screenshots, "console-1280x860.png") })
+  })
+
+  it("survives a server restart: Reconnecting, then Live, and what was made meanwhile appears once", {
+    timeout: 120_000
+  }, async () => {
+    failureScreenshot("restart")
+    const before = await shownTitles()
+    const port = server.port
+    recorder.serverDown = true
+    assert.strictEqual(await server.stop(), 0)
+    await statusSays("Reconnecting")
+    // Another instance on the same database (and the same issuer) takes the notifications while this one is down.
+    const other = await startWithEnv(env)
+    try {
+      await notify(other.url, "while down 1")
+      await notify(other.url, "while down 2")
+    } finally {
+      assert.strictEqual(await other.stop(), 0)
+    }
+    server = await startWithEnv({ ...env, PORT: String(port) })
+    await statusSays("Live")
+    recorder.serverDown = false
+    await Chromium.eventually("the notifications made while down", async () => {
+      assert.deepStrictEqual(await shownTitles(), ["while down 2", "while down 1", ...before])
+    })
+    // Exactly once on the wire too, not only on screen.
+    const notificationFrames = frames.filter((frame) => frame.event === "notification")
+    const ids = notificationFrames.map((frame) => frame.id)
+    assert.strictEqual(new Set(ids).size, ids.length, `event ids delivered twice: ${ids.join(",")}`)
+    const titles = notificationFrames.map((frame) => (JSON.parse(frame.data) as { title: string }).title)
+    assert.deepStrictEqual([...titles].reverse(), await shownTitles())
+  })
+
+  it("made no request carrying the token, none beyond the server, and no page or console error", () => {
     assert.isAbove(recorder.urls.length, 0)
     for (const url of recorder.urls) {
       assert.notInclude(url, token)
       assert.match(url, new RegExp(`^(http|ws)://127\\.0\\.0\\.1:${server.port}/`), "same origin only")
     }
     assert.deepStrictEqual(recorder.pageErrors, [])
+    // While the server was down the browser itself reports the refused connections; nothing else is allowed.
+    const unexpected = recorder.consoleErrors.filter((error) =>
+      !(error.serverDown && /net::ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(error.text))
+    )
+    assert.deepStrictEqual(unexpected, [])
   })
 })

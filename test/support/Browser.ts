@@ -29,3 +29,18 @@ export const close = (browser: Browser | undefined, ms = 10_000): Promise<void> 
   browser === undefined
     ? Promise.resolve()
     : Promise.race([browser.close(), new Promise<void>((resolve) => setTimeout(resolve, ms).unref())])
+
+/** Polls `check` until it stops throwing; after `timeoutMs` fails with the last error, prefixed by `what`. */
+export const eventually = async <A>(what: string, check: () => Promise<A> | A, timeoutMs = 15_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await check()
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}: ${(error as Error).message}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+}
