@@ -4,12 +4,14 @@ import * as Database from "./database.js"
 import * as Http from "./http.js"
 import { loadGenerator, printRows, type Row } from "./load.js"
 import * as Me from "./me.js"
+import * as Sse from "./sse.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },
   { name: "database", run: () => Database.run() },
   { name: "auth", run: () => AuthBench.run() },
-  { name: "me", run: () => Me.run() }
+  { name: "me", run: () => Me.run() },
+  { name: "sse", run: () => Sse.run() }
 ]
 
 const only = process.argv.slice(2)
