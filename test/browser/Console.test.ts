@@ -193,6 +193,38 @@ describe("the console in Chromium", () => {
     assert.deepStrictEqual(stored, [0, 0, ""])
   })
 
+  /** Starts a job from the page with the steps and step duration given. */
+  const startJob = async () => {
+    const created = page.waitForResponse((response) => response.url().endsWith("/api/v1/jobs"))
+    await page.getByRole("button", { name: "Start job" }).click()
+    const { id } = (await (await created).json()) as { id: string }
+    const job = page.getByRole("list", { name: "Jobs" }).getByRole("listitem").first()
+    return { id, job, bar: job.getByRole("progressbar") }
+  }
+
+  /** The messages of each WebSocket the page opened on job `id`, in order. */
+  const socketsOf = (id: string): Array<Array<any>> => {
+    const sockets = new Map<string, Array<any>>()
+    for (const { message, url } of recorder.socketMessages) {
+      if (url.includes(`/ws/jobs/${id}?`)) sockets.set(url, [...(sockets.get(url) ?? []), message])
+    }
+    return [...sockets.values()]
+  }
+
+  /** Each socket told a snapshot, then every step after it in order; the last one told the end, at `steps`. */
+  const assertJobStream = (sockets: Array<Array<any>>, steps: number) => {
+    assert.isAbove(sockets.length, 0)
+    for (const messages of sockets) {
+      assert.strictEqual(messages[0].type, "job.snapshot")
+      const from = messages[0].job.step as number
+      const progress = messages.filter((m) => m.type === "job.progress").map((m) => m.step as number)
+      assert.deepStrictEqual(progress, progress.map((_, i) => from + i + 1), "no step missing or repeated")
+    }
+    const last = sockets.at(-1)!
+    assert.strictEqual(last.at(-1).type, "job.completed")
+    assert.strictEqual(last.at(-1).job.step, steps)
+  }
+
   it("is Live, and notifications made elsewhere appear, newest first", async () => {
     failureScreenshot("live")
     await statusSays("Live")
@@ -218,11 +250,7 @@ describe("the console in Chromium", () => {
     failureScreenshot("job")
     await page.getByRole("spinbutton", { name: "Steps" }).fill("5")
     await page.getByRole("spinbutton", { name: "Step duration (ms)" }).fill("150")
-    const created = page.waitForResponse((response) => response.url().endsWith("/api/v1/jobs"))
-    await page.getByRole("button", { name: "Start job" }).click()
-    const { id } = (await (await created).json()) as { id: string }
-    const job = page.getByRole("list", { name: "Jobs" }).getByRole("listitem").first()
-    const bar = job.getByRole("progressbar")
+    const { bar, id, job } = await startJob()
     const seen: Array<number> = []
     await Chromium.eventually("the bar to fill", async () => {
       const now = Number(await bar.getAttribute("aria-valuenow"))
@@ -232,13 +260,7 @@ describe("the console in Chromium", () => {
     assert.strictEqual(await bar.getAttribute("aria-valuemax"), "5")
     await job.getByText("completed", { exact: true }).waitFor()
     assert.deepStrictEqual(seen, [...seen].sort((a, b) => a - b), "the bar never goes back")
-    // What the page was told: a snapshot, every step after it in order, the end.
-    const messages = recorder.socketMessages.filter((m) => m.url.includes(`/ws/jobs/${id}?`)).map((m) => m.message)
-    assert.strictEqual(messages[0].type, "job.snapshot")
-    const progress = messages.slice(1, -1).map((m) => [m.type, m.step])
-    const from = messages[0].job.step as number
-    assert.deepStrictEqual(progress, Array.from({ length: 5 - from }, (_, i) => ["job.progress", from + i + 1]))
-    assert.strictEqual(messages.at(-1).type, "job.completed")
+    assertJobStream(socketsOf(id), 5)
     await page.screenshot({ path: Path.join(screenshots, "console-1280x860.png") })
   })
 
@@ -247,6 +269,13 @@ describe("the console in Chromium", () => {
   }, async () => {
     failureScreenshot("restart")
     const before = await shownTitles()
+    // A job in flight when the server stops: the page follows it again once the server is back.
+    await page.getByRole("spinbutton", { name: "Steps" }).fill("20")
+    await page.getByRole("spinbutton", { name: "Step duration (ms)" }).fill("250")
+    const { bar, id, job } = await startJob()
+    await Chromium.eventually("the job to be under way", async () => {
+      assert.isAtLeast(Number(await bar.getAttribute("aria-valuenow")), 1)
+    })
     const port = server.port
     recorder.serverDown = true
     assert.strictEqual(await server.stop(), 0)
@@ -271,6 +300,35 @@ describe("the console in Chromium", () => {
     assert.strictEqual(new Set(ids).size, ids.length, `event ids delivered twice: ${ids.join(",")}`)
     const titles = notificationFrames.map((frame) => (JSON.parse(frame.data) as { title: string }).title)
     assert.deepStrictEqual([...titles].reverse(), await shownTitles())
+
+    await job.getByText("completed", { exact: true }).waitFor({ timeout: 30_000 })
+    assert.strictEqual(await bar.getAttribute("aria-valuenow"), "20")
+    const sockets = socketsOf(id)
+    assert.isAtLeast(sockets.length, 2, "the page opened a new socket after the restart")
+    assertJobStream(sockets, 20)
+    await page.screenshot({ path: Path.join(screenshots, "console-after-restart.png") })
+  })
+
+  it("Disconnect forgets the token and what was shown; connecting again lists the latest", async () => {
+    failureScreenshot("disconnect")
+    await page.getByRole("button", { name: "Disconnect" }).click()
+    assert.strictEqual(await status().textContent(), "Not connected")
+    assert.isTrue(await page.getByRole("button", { name: "Send" }).isDisabled())
+    assert.isTrue(await page.getByRole("button", { name: "Start job" }).isDisabled())
+    assert.deepStrictEqual(await shownTitles(), [])
+    await notify(server.url, "after disconnect")
+    // A fresh connection has no cursor: the page lists the latest, and the stream goes on from there.
+    await page.getByRole("textbox", { name: "Access token" }).fill(token)
+    await page.getByRole("button", { name: "Connect" }).click()
+    await statusSays("Live")
+    await Chromium.eventually("the latest notifications", async () => {
+      assert.deepStrictEqual(await shownTitles(), await storedTitles())
+    })
+    assert.strictEqual((await shownTitles())[0], "after disconnect")
+    await notify(server.url, "after reconnecting")
+    await Chromium.eventually("the next one, live", async () => {
+      assert.strictEqual((await shownTitles())[0], "after reconnecting")
+    })
   })
 
   it("made no request carrying the token, none beyond the server, and no page or console error", () => {

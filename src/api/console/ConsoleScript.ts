@@ -293,6 +293,11 @@ const signOut = (message) => {
   setSignedIn(false)
   setStatus("Not connected", "idle")
   identity.textContent = "Not signed in."
+  // What was shown belongs to the user who signed out.
+  list.replaceChildren()
+  jobsList.replaceChildren()
+  state.shown.clear()
+  emptyNote.hidden = false
   if (message) showError(message)
 }
 
