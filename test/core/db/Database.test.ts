@@ -92,7 +92,7 @@ describe("Database", () => {
           return [yield* run, yield* run] as const
         })
         const [first, second] = yield* runTwice.pipe(Effect.provide(layerPools(db.url, uniqueAppName("mig"))))
-        assert.deepStrictEqual(first, [[1, "users"]])
+        assert.deepStrictEqual(first, [[1, "users"], [2, "events"], [3, "notifications"], [4, "jobs"]])
         assert.deepStrictEqual(second, [])
         const columns = yield* adminQuery<{ column_name: string }>(
           db.url,
