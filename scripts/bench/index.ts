@@ -5,13 +5,15 @@ import * as Http from "./http.js"
 import { loadGenerator, printRows, type Row } from "./load.js"
 import * as Me from "./me.js"
 import * as Sse from "./sse.js"
+import * as Ws from "./ws.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },
   { name: "database", run: () => Database.run() },
   { name: "auth", run: () => AuthBench.run() },
   { name: "me", run: () => Me.run() },
-  { name: "sse", run: () => Sse.run() }
+  { name: "sse", run: () => Sse.run() },
+  { name: "ws", run: () => Ws.run() }
 ]
 
 const only = process.argv.slice(2)

@@ -125,15 +125,22 @@ interface Ours {
 const startOurs = async (env: Record<string, string>): Promise<Ours> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = await startServer(["--expose-gc", "--import", "tsx", "scripts/bench/sse-server.ts"], `${url}/health`, {
-    APP_ENV: "test",
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    LOG_FORMAT: "json",
-    LOG_LEVEL: "warning",
-    SSE_MAX_SUBSCRIBERS: String(clients * 2),
-    ...env
-  })
+  const profile = process.env.SSE_BENCH_PROFILE === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${process.env.SSE_BENCH_PROFILE}`]
+  const child = await startServer(
+    [...profile, "--expose-gc", "--import", "tsx", "scripts/bench/sse-server.ts"],
+    `${url}/health`,
+    {
+      APP_ENV: "test",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "warning",
+      SSE_MAX_SUBSCRIBERS: String(clients * 2),
+      ...env
+    }
+  )
   return { url, child }
 }
 

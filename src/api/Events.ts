@@ -39,6 +39,24 @@ const frame = (item: EventFeed.Item): string => {
   }
 }
 
+/** A frame's bytes, made once per item: a live item is one object shared by every stream it goes to. */
+const frames = new WeakMap<EventFeed.Item, Uint8Array>()
+const frameBytes = (item: EventFeed.Item): Uint8Array => {
+  let bytes = frames.get(item)
+  if (bytes === undefined) {
+    bytes = encoder.encode(frame(item))
+    frames.set(item, bytes)
+  }
+  return bytes
+}
+
+/** One write per chunk of items: a burst costs one syscall, not one per event. */
+const chunkBytes = (items: Chunk.Chunk<EventFeed.Item>): Uint8Array => {
+  if (items.length === 1) return frameBytes(Chunk.unsafeHead(items))
+  const parts = Chunk.toReadonlyArray(items).map(frameBytes)
+  return Buffer.concat(parts)
+}
+
 const eventId = /^\d{1,15}$/
 
 /** A cursor, if well formed: a malformed one is no cursor (a 4xx would stop an EventSource from ever retrying). */
@@ -86,8 +104,7 @@ export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
       Effect.provideService(EventLog, log)
     )
     const frames = feed.pipe(
-      // One write per chunk of events: a burst costs one syscall, not one per event.
-      Stream.mapChunks((items) => Chunk.of(encoder.encode(Chunk.join(Chunk.map(items, frame), "")))),
+      Stream.mapChunks((items) => Chunk.of(chunkBytes(items))),
       Stream.catchAll((error) =>
         Stream.fromEffect(
           Effect.logWarning(Logging.fields("Event stream ended by a database failure", { error: String(error) }))

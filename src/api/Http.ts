@@ -49,8 +49,10 @@ const JobRunner = (settings: Settings) =>
 export const Routes = Layer.mergeAll(
   SystemRoutes,
   ConsoleRoutes,
-  Layer.merge(ApiRoutes, WebSocketRoutes).pipe(Layer.provide(StreamAuth.layer), Layer.provide(UserSync.layer())),
-  EventsRoutes
+  Layer.mergeAll(ApiRoutes, EventsRoutes, WebSocketRoutes).pipe(
+    Layer.provide(StreamAuth.layer),
+    Layer.provide(UserSync.layer())
+  )
 )
 
 /** The server for `settings`; `extraRoutes` lets tests mount routes of their own behind the same pipeline. */

@@ -7,7 +7,7 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { type Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import { type Context, Duration, Effect, Exit, Layer, Option, Schema, Scope, Stream } from "effect"
 import { AppConfig } from "../core/app/AppConfig.js"
 import * as ApiError from "../core/errors/ApiError.js"
 import { JobEvent, Jobs } from "../core/jobs/Jobs.js"
@@ -187,13 +187,18 @@ const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }:
     yield* WebSocketUpgrade.requireUpgrade(request)
     const caller = yield* streamAuth.authenticate(request)
     const highWater = feedBackpressure(maxBufferedBytes)
-    // The feed is opened before the upgrade, so a full instance answers 503 instead of opening a socket.
+    // The feed is opened before the upgrade, so a full instance answers 503 instead of opening a socket; it lives in
+    // a scope of its own, closed with the socket (or at once if the socket never opens).
+    const feedScope = yield* Scope.make()
     const feed = yield* EventFeed.open(caller.userId, { cursor: cursorOf(request) }).pipe(
       Effect.provide(feedContext),
-      ApiError.declared(ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+      Scope.extend(feedScope),
+      ApiError.declared(ApiError.ServiceUnavailable, ApiError.DbPoolExhausted),
+      Effect.onError(() => Scope.close(feedScope, Exit.void))
     )
     return yield* WebSocketUpgrade.serve(request, (socket) =>
       Effect.gen(function*() {
+        yield* Scope.addFinalizer(yield* Effect.scope, Scope.close(feedScope, Exit.void))
         const connection = yield* hub.connect(socket, { keys: { kind: "user", userId: caller.userId } })
         const waitForRoom = Effect.repeat(Effect.sleep(Duration.millis(5)), {
           until: () => connection.bufferedAmount() <= highWater || !connection.isOpen()
@@ -216,7 +221,7 @@ const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }:
             Effect.catchAllCause((cause) => Effect.logWarning("Notifications feed ended", cause))
           )
         )
-      }))
+      })).pipe(Effect.onError(() => Scope.close(feedScope, Exit.void)))
   })
 
 /** The WebSocket routes under the API prefix; none when `FEATURE_WEBSOCKETS_ENABLED` is off. */

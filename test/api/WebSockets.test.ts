@@ -5,7 +5,7 @@
  * ticket, and the caller's notifications with replay from `?last_event_id=`.
  */
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, FastCheck } from "effect"
 import { randomUUID } from "node:crypto"
 import { EventLog } from "../../src/core/realtime/EventLog.js"
 import { WebSocketHub } from "../../src/core/realtime/WebSocketHub.js"
@@ -154,6 +154,30 @@ layer(TestServerLayer.layer({ env: { JOB_POLL_SECONDS: "0.2" } }), { excludeTest
         assert.strictEqual(plain.json().error.code, "BAD_REQUEST")
       }))
 
+    it.effect.prop(
+      "a job's socket is its owner's only: any other user is refused 404 before an upgrade, the owner gets the snapshot",
+      [FastCheck.integer({ min: 2, max: 4 })],
+      ([users]) =>
+        Effect.gen(function*() {
+          const all = yield* Effect.all(Array.from({ length: users }, () => newUser))
+          const jobs = yield* Effect.forEach(all, (user) => createJob(user.token, { steps: 1, step_ms: 0 }))
+          for (const [owner, job] of jobs.entries()) {
+            for (const [reader, user] of all.entries()) {
+              if (reader === owner) {
+                const watched = yield* watch(`/api/v1/ws/jobs/${job.id}`, { token: user.token })
+                assert.strictEqual(watched.messages[0].type, "job.snapshot")
+                assert.strictEqual(watched.messages[0].job.id, job.id)
+              } else {
+                const reply = yield* refusedAt(`/api/v1/ws/jobs/${job.id}`, { token: user.token })
+                assert.strictEqual(reply.status, 404)
+                assert.deepStrictEqual(reply.body, { error: { code: "JOB_NOT_FOUND", message: "Job not found" } })
+              }
+            }
+          }
+        }),
+      { fastCheck: { numRuns: 5 } }
+    )
+
     it.effect("a stream ticket opens the socket once; used again it is 401", () =>
       Effect.gen(function*() {
         const { token } = yield* newUser
@@ -180,6 +204,8 @@ layer(TestServerLayer.layer({ env: { JOB_POLL_SECONDS: "0.2" } }), { excludeTest
         yield* append(me.userId, 2)
 
         const live = yield* openAt("/api/v1/ws/notifications", { token: me.token })
+        // Well after the upgrade's request is over: the socket still hears what comes.
+        yield* Effect.sleep(Duration.millis(300))
         const third = yield* append(me.userId, 3)
         yield* append(stranger.userId, 99)
         const fourth = yield* append(me.userId, 4)

@@ -1,17 +1,13 @@
 /**
  * WebSockets across server processes sharing Postgres and Redis, with real `ws` clients: a job made on A (which
  * runs it) watched from B, every step after the snapshot once and in order, close 1000; the instance running a job
- * killed mid-job, and the watcher on the other instance sees it finished there; notifications made elsewhere reach
- * a socket on B, and a socket reopened with `?last_event_id=` gets exactly what followed.
+ * killed mid-job, and the watcher on the other instance sees it finished there; notifications made on A reach a
+ * socket on B, and a socket reopened with `?last_event_id=` gets exactly what followed.
  */
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
-import { EventLog } from "../../src/core/realtime/EventLog.js"
-import * as Realtime from "../../src/core/realtime/Realtime.js"
 import { startSupabaseStandIn, type SupabaseStandInServer } from "../../src/dev/SupabaseStandIn.js"
-import { layerPools, uniqueAppName } from "../support/DatabaseFixtures.js"
 import { provided } from "../support/Provided.js"
 import { sharedRedisUrl } from "../support/Realtime.js"
 import * as ServerProcess from "../support/ServerProcess.js"
@@ -118,63 +114,67 @@ describe("WebSockets across instances", () => {
     assert.isTrue(other.logs.some((line) => line.message === "Job claimed" && line.job_id === id))
   })
 
-  it("notifications made on another instance reach a socket on B; reopened with ?last_event_id=, exactly what followed", async () => {
-    const b = await start()
-    const { token, userId } = await newUser(b)
-    const stranger = await newUser(b)
-    // The other instance: the core's event log in this process, on the same database and Redis.
-    const elsewhere = ManagedRuntime.make(
-      Realtime.layerFromSettings({
-        core: { appName },
-        realtime: {
-          redisUrl: Option.some(Redacted.make(sharedRedisUrl)),
-          queueSize: 100,
-          reapEveryEmits: 10,
-          fullCyclesBeforeReap: 3,
-          inactiveAfter: Duration.minutes(30),
-          maxSubscribers: 500,
-          keepalive: Duration.seconds(30),
-          ticketTtl: Duration.seconds(30),
-          eventsRetention: Duration.days(7)
-        }
-      }).pipe(Layer.provide(layerPools(provided("databaseUrl"), uniqueAppName("wsx"))))
-    )
-    try {
-      const notify = (user: string, n: number) =>
-        elsewhere.runPromise(
-          Effect.flatMap(EventLog, (log) =>
-            log.transaction(log.append(user, "notification", { title: `n${n}`, body: "hello" })))
-        )
-      const live = await WsClient.opened(WsClient.open(WsClient.wsUrl(b.url, "/api/v1/ws/notifications"), { token }))
-      const ids: Array<number> = []
-      for (let n = 1; n <= 5; n++) {
-        ids.push((await notify(userId, n)).id)
-        await notify(stranger.userId, 100 + n)
-      }
-      await ServerProcess.until(() => live.messages.length >= 5, "five notifications")
-      assert.deepStrictEqual(
-        live.messages,
-        ids.map((id, index) => ({ type: "notification", id, data: { title: `n${index + 1}`, body: "hello" } }))
-      )
-      live.socket.close(1000)
-      assert.strictEqual(await live.closed, 1000)
-
-      // Reopened from the second: the three after it, then live ones, each once.
-      const resumed = await WsClient.opened(
-        WsClient.open(WsClient.wsUrl(b.url, `/api/v1/ws/notifications?last_event_id=${ids[1]}`), { token })
-      )
-      await ServerProcess.until(() => resumed.messages.length >= 3, "the replay")
-      const sixth = await notify(userId, 6)
-      await ServerProcess.until(() => resumed.messages.length >= 4, "the live one after the replay")
-      assert.deepStrictEqual(resumed.messages.map((message) => message.id), [ids[2], ids[3], ids[4], sixth.id])
-      resumed.socket.close(1001)
-      await resumed.closed
-      assert.isFalse(
-        b.logs.some((line) => line.level === "ERROR"),
-        JSON.stringify(b.logs.filter((l) => l.level === "ERROR"))
-      )
-    } finally {
-      await elsewhere.dispose()
+  it("notifications made on A reach a socket on B; reopened with ?last_event_id=, exactly what followed", async () => {
+    const [a, b] = await Promise.all([start(), start()])
+    const me = await newUser(a)
+    const stranger = await newUser(a)
+    const notify = async (token: string, title: string) => {
+      const response = await fetch(`${a.url}/api/v1/notifications`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ title, body: "hello" })
+      })
+      assert.strictEqual(response.status, 201)
     }
+    const live = await WsClient.opened(
+      WsClient.open(WsClient.wsUrl(b.url, "/api/v1/ws/notifications"), { token: me.token })
+    )
+    for (let n = 1; n <= 5; n++) {
+      await notify(me.token, `n${n}`)
+      await notify(stranger.token, `stranger${n}`)
+    }
+    await ServerProcess.until(() => live.messages.length >= 5, "five notifications")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepStrictEqual(live.messages.map((message) => [message.type, message.data.title]), [
+      ["notification", "n1"],
+      ["notification", "n2"],
+      ["notification", "n3"],
+      ["notification", "n4"],
+      ["notification", "n5"]
+    ])
+    const ids = live.messages.map((message) => message.id as number)
+    assert.deepStrictEqual([...ids].sort((x, y) => x - y), ids)
+    live.socket.close(1000)
+    assert.strictEqual(await live.closed, 1000)
+
+    // Reopened from the second: the three after it, then a live one, each once.
+    const resumed = await WsClient.opened(
+      WsClient.open(WsClient.wsUrl(b.url, `/api/v1/ws/notifications?last_event_id=${ids[1]}`), { token: me.token })
+    )
+    await ServerProcess.until(() => resumed.messages.length >= 3, "the replay")
+    await notify(me.token, "n6")
+    await ServerProcess.until(() => resumed.messages.length >= 4, "the live one after the replay")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.deepStrictEqual(resumed.messages.map((message) => message.data.title), ["n3", "n4", "n5", "n6"])
+    assert.deepStrictEqual(resumed.messages.slice(0, 3).map((message) => message.id), ids.slice(2))
+    resumed.socket.close(1001)
+    await resumed.closed
+    assert.isFalse(b.logs.some((line) => line.level === "ERROR"))
+  })
+
+  it("SIGTERM: every socket is closed with 1001 at once, not after the grace period, and the process exits 0", async () => {
+    // A grace period far longer than the test: the sockets must not be what shutdown waits for.
+    const a = await start({ SHUTDOWN_GRACE_SECONDS: "3600" })
+    const { token } = await newUser(a)
+    const id = await createJob(a, token, { steps: 1000, step_ms: 1000 })
+    const watcher = await WsClient.opened(WsClient.open(WsClient.wsUrl(a.url, `/api/v1/ws/jobs/${id}`), { token }))
+    const notifications = await WsClient.opened(
+      WsClient.open(WsClient.wsUrl(a.url, "/api/v1/ws/notifications"), { token })
+    )
+    a.child.kill("SIGTERM")
+    assert.deepStrictEqual(await Promise.all([watcher.closed, notifications.closed]), [1001, 1001])
+    assert.strictEqual(await a.exited, 0)
+    assert.isFalse(a.logs.some((line) => String(line.message).startsWith("Grace period over")))
+    assert.isFalse(a.logs.some((line) => line.level === "ERROR"))
   })
 })

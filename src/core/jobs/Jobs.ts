@@ -197,6 +197,11 @@ export const make = <R>(
           // Another idle worker may find more waiting.
           onSome: (claimed) => Effect.zipRight(Queue.offer(wakeups, undefined), runClaimed(claimed))
         })
+      ).pipe(
+        // A bug must not cost the instance a worker for good: logged, and the worker goes on after a pause.
+        Effect.catchAllDefect((defect) =>
+          Effect.zipRight(Effect.logError("Job worker failed", defect), Effect.sleep(options.pollInterval))
+        )
       )
     )
 

@@ -60,13 +60,13 @@ export const open = (
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!
         if (item._tag === "Unlogged") {
-          out.push({ _tag: "Unlogged", type: item.type, data: item.data })
+          out.push(item)
           continue
         }
-        if (item._tag === "Logged") {
+        if (item._tag === "Event") {
           if (item.id <= lastSent) continue
           if (item.prev <= lastSent) {
-            out.push({ _tag: "Event", id: item.id, type: item.type, data: item.data })
+            out.push(item)
             lastSent = item.id
             continue
           }

@@ -124,9 +124,17 @@ export const make = (options: Options) =>
       }
     }
 
-    const delivered = () => {
+    // Every stream of a user gets the same message string from the backplane, one after another: it is decoded,
+    // and counted as an emit, once.
+    let lastMessage: string | undefined
+    let lastItem: Wire.Item | undefined
+    const received = (message: string): Wire.Item | undefined => {
+      if (message === lastMessage) return lastItem
+      lastMessage = message
+      lastItem = Wire.decode(message)
       emits++
       if (emits % options.reapEveryEmits === 0) reap()
+      return lastItem
     }
 
     const subscribe = (userId: string) =>
@@ -144,10 +152,8 @@ export const make = (options: Options) =>
         )
         yield* backplane.subscribe(userTopic(userId), {
           onMessage: (message) => {
-            const item = Wire.decode(message)
-            if (item === undefined) return
-            sub.offer(item)
-            delivered()
+            const item = received(message)
+            if (item !== undefined) sub.offer(item)
           },
           onResync: () => sub.offer(resync)
         })

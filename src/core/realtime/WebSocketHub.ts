@@ -9,7 +9,7 @@
  *   const connection = yield* hub.connect(ws, { kind: "user", userId })   // for the scope
  *   yield* hub.sendToUser(userId, { type: "hello" })                    // on every instance
  */
-import { Context, type Duration, Effect, Layer, type Scope } from "effect"
+import { Context, type Duration, Effect, Exit, Fiber, Layer, Runtime, Scope } from "effect"
 import type { WebSocket } from "ws"
 import { Lifecycle } from "../runtime/Lifecycle.js"
 import { Backplane } from "./Backplane.js"
@@ -81,39 +81,61 @@ const OPEN = 1
 interface Entry {
   readonly socket: WebSocket
   readonly connection: Connection
-  readonly keys: Keys
+  readonly topic: string
+  readonly deliver: (text: string) => void
+  readonly resync: () => void
   alive: boolean
 }
 
-const addTo = (map: Map<string, Set<Entry>>, key: string, entry: Entry) => {
-  let set = map.get(key)
-  if (set === undefined) {
-    set = new Set()
-    map.set(key, set)
-  }
-  set.add(entry)
-}
-
-const removeFrom = (map: Map<string, Set<Entry>>, key: string, entry: Entry) => {
-  const set = map.get(key)
-  if (set === undefined) return
-  set.delete(entry)
-  if (set.size === 0) map.delete(key)
+/** A job's or a user's sockets on this instance, and the one backplane subscription they share. */
+interface Topic {
+  readonly entries: Set<Entry>
+  readonly scope: Scope.CloseableScope
+  /** Completes once the subscription is in place. */
+  readonly subscribed: Effect.Effect<void>
 }
 
 export const make = (options: Options): Effect.Effect<Service, never, Backplane | Lifecycle | Scope.Scope> =>
   Effect.gen(function*() {
     const backplane = yield* Backplane
     const lifecycle = yield* Lifecycle
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const entries = new Set<Entry>()
-    const byJob = new Map<string, Set<Entry>>()
-    const byUser = new Map<string, Set<Entry>>()
+    const topics = new Map<string, Topic>()
     const maxBuffered = options.maxBufferedBytes
+
+    /** Adds the entry to its topic, subscribing the topic on the backplane for its first socket here. */
+    const join = (entry: Entry): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        let topic = topics.get(entry.topic)
+        if (topic === undefined) {
+          const scope = Effect.runSync(Scope.make())
+          const members = new Set<Entry>()
+          const fiber = runFork(
+            backplane.subscribe(entry.topic, {
+              onMessage: (text) => {
+                for (const member of members) member.deliver(text)
+              },
+              onResync: () => {
+                for (const member of members) member.resync()
+              }
+            }).pipe(Scope.extend(scope))
+          )
+          topic = { entries: members, scope, subscribed: Fiber.join(fiber) }
+          topics.set(entry.topic, topic)
+        }
+        topic.entries.add(entry)
+        return topic.subscribed
+      })
 
     const unregister = (entry: Entry) => {
       if (!entries.delete(entry)) return
-      if (entry.keys.kind === "job") removeFrom(byJob, entry.keys.jobId, entry)
-      else removeFrom(byUser, entry.keys.userId, entry)
+      const topic = topics.get(entry.topic)
+      if (topic === undefined) return
+      topic.entries.delete(entry)
+      if (topic.entries.size > 0) return
+      topics.delete(entry.topic)
+      runFork(Scope.close(topic.scope, Exit.void))
     }
 
     const connect = (socket: WebSocket, registration: Registration) =>
@@ -156,7 +178,19 @@ export const make = (options: Options): Effect.Effect<Service, never, Backplane 
           bufferedAmount: () => socket.bufferedAmount,
           isOpen: () => !closing && socket.readyState === OPEN
         }
-        const entry: Entry = { socket, connection, keys: registration.keys, alive: true }
+        const onMessage = registration.onMessage
+        const onResync = registration.onResync
+        const keys = registration.keys
+        const entry: Entry = {
+          socket,
+          connection,
+          topic: keys.kind === "job" ? jobTopic(keys.jobId) : userTopic(keys.userId),
+          deliver: onMessage === undefined
+            ? (text) => void connection.send(text)
+            : (text) => onMessage(text, connection),
+          resync: () => onResync?.(connection),
+          alive: true
+        }
         const onPong = () => {
           entry.alive = true
         }
@@ -164,9 +198,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Backplane 
         socket.on("pong", onPong)
         socket.once("close", onClose)
         entries.add(entry)
-        if (registration.keys.kind === "job") addTo(byJob, registration.keys.jobId, entry)
-        else addTo(byUser, registration.keys.userId, entry)
-        yield* Effect.addFinalizer(() =>
+        // A plain finalizer: `Effect.addFinalizer` would keep a copy of the caller's fiber refs for the socket's life.
+        yield* Scope.addFinalizer(
+          yield* Effect.scope,
           Effect.sync(() => {
             socket.off("pong", onPong)
             socket.off("close", onClose)
@@ -174,17 +208,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Backplane 
             if (socket.readyState === OPEN) close(CloseCode.goingAway)
           })
         )
-        const onMessage = registration.onMessage
-        const onResync = registration.onResync
-        yield* backplane.subscribe(
-          registration.keys.kind === "job" ? jobTopic(registration.keys.jobId) : userTopic(registration.keys.userId),
-          {
-            onMessage: onMessage === undefined
-              ? (text) => void connection.send(text)
-              : (text) => onMessage(text, connection),
-            onResync: () => onResync?.(connection)
-          }
-        )
+        yield* join(entry)
         return connection
       })
 
@@ -220,13 +244,19 @@ export const make = (options: Options): Effect.Effect<Service, never, Backplane 
       })
     ))
 
+    const count = (prefix: string) => {
+      let n = 0
+      for (const topic of topics.keys()) if (topic.startsWith(prefix)) n++
+      return n
+    }
+
     return WebSocketHub.of({
       connect,
       sendToJob: (jobId, message) => publish(jobTopic(jobId), message),
       sendToUser: (userId, message) => publish(userTopic(userId), message),
       broadcastJobCompletion: (jobId, job) => publish(jobTopic(jobId), { type: "job.completed", job_id: jobId, job }),
       broadcastJobError: (jobId, error) => publish(jobTopic(jobId), { type: "job.failed", job_id: jobId, error }),
-      stats: () => ({ sockets: entries.size, jobs: byJob.size, users: byUser.size })
+      stats: () => ({ sockets: entries.size, jobs: count("ws:job:"), users: count("ws:user:") })
     })
   })
 

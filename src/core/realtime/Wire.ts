@@ -17,10 +17,13 @@ export interface Logged {
   readonly data: string
 }
 
-/** An item of a user's feed. */
+/**
+ * An item of a user's feed, shaped as the feed hands it on (`EventFeed.Item`): one object per message, shared by
+ * every stream of the instance that receives it, so per-message work (its frame's bytes) is done once.
+ */
 export type Item =
   | {
-    readonly _tag: "Logged"
+    readonly _tag: "Event"
     readonly id: number
     readonly prev: number
     readonly type: string
@@ -43,7 +46,7 @@ export const decode = (message: string): Item | undefined => {
     const prev = Number(head[2])
     const type = head[3]!
     if (!Number.isSafeInteger(id) || !Number.isSafeInteger(prev) || !isEventType(type)) return undefined
-    return { _tag: "Logged", id, prev, type, data }
+    return { _tag: "Event", id, prev, type, data }
   }
   if (head[0] === "U" && head.length === 2 && isEventType(head[1]!)) {
     return { _tag: "Unlogged", type: head[1]!, data }

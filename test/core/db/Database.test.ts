@@ -92,7 +92,13 @@ describe("Database", () => {
           return [yield* run, yield* run] as const
         })
         const [first, second] = yield* runTwice.pipe(Effect.provide(layerPools(db.url, uniqueAppName("mig"))))
-        assert.deepStrictEqual(first, [[1, "users"], [2, "events"], [3, "notifications"], [4, "jobs"]])
+        // Every file of migrations/, in id order.
+        const files = Fs.readdirSync(Migrations.defaultDirectory).flatMap((file) => {
+          const match = /^(\d+)_([^.]+)\.sql$/.exec(file)
+          return match === null ? [] : [[Number(match[1]), match[2]!] as const]
+        }).sort(([a], [b]) => a - b)
+        assert.deepStrictEqual(first[0], [1, "users"])
+        assert.deepStrictEqual(first, files)
         assert.deepStrictEqual(second, [])
         const columns = yield* adminQuery<{ column_name: string }>(
           db.url,

@@ -85,10 +85,10 @@ type Seen = { readonly tag: Jobs.JobEvent["_tag"]; readonly step: number; readon
 /** A runner of its own kind of job (so tests never take each other's jobs), with its events recorded. */
 const runner = (
   handler: Jobs.Handler,
-  options: { readonly concurrency?: number } = {}
+  options: { readonly concurrency?: number; readonly kind?: string } = {}
 ) =>
   Effect.gen(function*() {
-    const kind = `test-${randomUUID()}`
+    const kind = options.kind ?? `test-${randomUUID()}`
     const events = yield* Ref.make<ReadonlyArray<Seen & { readonly id: string }>>([])
     const lifecycle = yield* Lifecycle.make
     const jobs = yield* Jobs.make({
@@ -172,13 +172,14 @@ describe("Jobs", () => {
     it.scoped("a dead worker's job is taken over once its lease ran out, and resumes after its last recorded step", () =>
       Effect.gen(function*() {
         const resumedFrom = yield* Ref.make<ReadonlyArray<number>>([])
-        const { eventsOf, kind } = yield* runner(stepping(5, 1000, resumedFrom), { concurrency: 1 })
         // The dead worker: claimed the job, recorded two steps, then vanished (no renewal, no release).
+        const kind = `test-${randomUUID()}`
         const store = JobStore.make(yield* MainDb)
         const job = yield* store.enqueue({ kind, ownerId: null, input: {} })
         const now = yield* TestClock.currentTimeMillis
         const dead = Option.getOrThrow(yield* store.claim({ kinds: [kind], token: randomUUID(), now, lease }))
         yield* store.renew(dead, { now, lease, step: 2 })
+        const { eventsOf } = yield* runner(stepping(5, 1000, resumedFrom), { concurrency: 1, kind })
 
         // Until the lease runs out, the live runner (polling every second) leaves the job alone.
         for (let second = 1; second <= 29; second++) {

@@ -117,9 +117,15 @@ export const make = (
             const fiber = fork(upgradeRequest(wss, nodeRequest, socket, head))
             FiberSet.unsafeAdd(upgrades, fiber)
             const timer = timeout === undefined ? undefined : limitUpgrade(socket, fiber, timeout)
-            socket.on("close", () => {
+            const onClose = () => {
               clearTimeout(timer)
               if (!socket.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+            }
+            socket.on("close", onClose)
+            // A socket kept open after its handler returned (`upgradeDetached`) must not keep the finished fiber.
+            fiber.addObserver(() => {
+              clearTimeout(timer)
+              socket.off("close", onClose)
             })
           }
           yield* Effect.addFinalizer(() =>
@@ -175,15 +181,19 @@ const limitUpgrade = (socket: Duplex, fiber: Fiber.RuntimeFiber<unknown, unknown
     if ((socket as Net.Socket).bytesWritten === 0) fiber.unsafeInterruptAsFork(responseTimeoutFiberId)
   }, millis).unref()
 
-/** The `ws` socket of each upgraded request, for as long as the request is kept. */
-const upgradedSockets = new WeakMap<Http.IncomingMessage, WS.WebSocket>()
+/** How to upgrade each upgrade request without tying the socket to the handler's fiber (see `upgradeDetached`). */
+const detachedUpgrades = new WeakMap<Http.IncomingMessage, Effect.Effect<WS.WebSocket>>()
 
 /**
- * The `ws` socket an upgrade request became, once its `Socket` runs (from `onOpen` on): for what Effect's `Socket`
- * does not offer (ping and pong, the bytes still waiting to be sent, terminate).
+ * Upgrades `request` to a `ws` socket that outlives the handler: unlike `request.upgrade` (Effect's `Socket`, whose
+ * `run` keeps the handler's fiber, with its whole stack, suspended for the socket's lifetime), the handler may return
+ * at once and whoever keeps the socket closes it. Gives what Effect's `Socket` does not offer too: ping and pong, the
+ * bytes still waiting to be sent, terminate. None for a request that is not an upgrade.
  */
-export const upgradedWebSocket = (request: HttpServerRequest.HttpServerRequest): Option.Option<WS.WebSocket> =>
-  Option.fromNullable(upgradedSockets.get(NodeHttpServerRequest.toIncomingMessage(request)))
+export const upgradeDetached = (
+  request: HttpServerRequest.HttpServerRequest
+): Option.Option<Effect.Effect<WS.WebSocket>> =>
+  Option.fromNullable(detachedUpgrades.get(NodeHttpServerRequest.toIncomingMessage(request)))
 
 /** The platform's upgrade request: `upgrade` completes the handshake with `ws`; a plain response is written raw. */
 const upgradeRequest = (
@@ -211,13 +221,26 @@ const upgradeRequest = (
       Effect.async<globalThis.WebSocket>((resume) =>
         wss.handleUpgrade(nodeRequest, socket, head, (ws) => {
           upgraded = true
-          upgradedSockets.set(nodeRequest, ws)
           // `ws` implements the DOM WebSocket API that `Socket.fromWebSocket` drives.
           resume(Effect.succeed(ws as unknown as globalThis.WebSocket))
         })
       ),
       (ws) => Effect.sync(() => ws.close())
     )))
+  detachedUpgrades.set(
+    nodeRequest,
+    Effect.flatMap(
+      wss,
+      (wss) =>
+        Effect.async<WS.WebSocket>((resume) =>
+          wss.handleUpgrade(nodeRequest, socket, head, (ws) => {
+            upgraded = true
+            detachedUpgrades.delete(nodeRequest)
+            resume(Effect.succeed(ws))
+          })
+        )
+    )
+  )
   return NodeServerRequest.make(nodeRequest, response, upgrade)
 }
 
