@@ -88,15 +88,23 @@ const heap = async (url: string) => {
   return usage
 }
 
-/** Bytes each idle stream adds to the server's heap and external memory. */
+/**
+ * Bytes each idle stream adds to the server's heap and external memory: measured (after a full GC) with the streams
+ * open, against the mean of before they opened and after they closed, so drift in between cancels out.
+ */
 const idleMemory = async (target: Target): Promise<number> => {
-  const before = await heap(target.memoryUrl)
+  const used = async () => {
+    const usage = await heap(target.memoryUrl)
+    return usage.heapUsed + usage.external
+  }
+  const before = await used()
   const streams = await Promise.all(Array.from({ length: clients }, () => open(target.eventsUrl, target.headers)))
   await new Promise((resolve) => setTimeout(resolve, 500))
-  const after = await heap(target.memoryUrl)
+  const during = await used()
   for (const stream of streams) stream.request.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  return (after.heapUsed + after.external - before.heapUsed - before.external) / clients
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const after = await used()
+  return (during - (before + after) / 2) / clients
 }
 
 const startBaseline = async (kind: "raw" | "better-sse"): Promise<Target> => {
@@ -175,13 +183,17 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
     const better = await startBaseline("better-sse")
     stops.push(better.stop)
 
+    // Memory first, before the fan-out rounds leave garbage and buffers behind.
+    const memory: Record<string, number> = {}
+    for (const target of [ours, raw, better]) {
+      memory[target.name] = median([await idleMemory(target), await idleMemory(target), await idleMemory(target)])
+    }
+
     const rates: Record<string, Array<number>> = { ours: [], raw: [], "better-sse": [] }
     for (const target of [ours, raw, better]) await fanOut(target)
     for (let round = 0; round < rounds; round++) {
       for (const target of [raw, better, ours]) rates[target.name]!.push(await fanOut(target))
     }
-    const memory: Record<string, number> = {}
-    for (const target of [ours, raw, better]) memory[target.name] = await idleMemory(target)
 
     // Across instances: a stream on B, events made on A one at a time, each stamped when emitted.
     const redisEnv = { ...env, REDIS_URL: "redis://127.0.0.1:6379" }

@@ -8,12 +8,11 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Chunk, type Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import { AppConfig } from "../core/app/AppConfig.js"
 import * as EventFeed from "../core/realtime/EventFeed.js"
 import { EventLog } from "../core/realtime/EventLog.js"
 import { SseBus } from "../core/realtime/SseBus.js"
-import { Lifecycle } from "../core/runtime/Lifecycle.js"
 import * as Logging from "../core/runtime/Logging.js"
 import * as UserSync from "../domain/UserSync.js"
 import * as StreamAuth from "./StreamAuth.js"
@@ -25,7 +24,6 @@ const encoder = new TextEncoder()
 
 /** Written at once, so the headers reach the client before any event. */
 const preamble = encoder.encode(`retry: ${retryMillis}\n: connected\n\n`)
-const keepaliveFrame = encoder.encode(": keepalive\n\n")
 
 /** An event's frame; ids are integers and data one line of JSON, so nothing in them can break the framing. */
 const frame = (item: EventFeed.Item): string => {
@@ -36,6 +34,8 @@ const frame = (item: EventFeed.Item): string => {
       return `event: ${item.type}\ndata: ${item.data}\n\n`
     case "Reset":
       return "event: reset\ndata: {\"reason\":\"cursor_expired\"}\n\n"
+    case "Keepalive":
+      return ": keepalive\n\n"
   }
 }
 
@@ -74,35 +74,23 @@ const cursorOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<n
       : parseCursor(new URLSearchParams(request.url.slice(queryAt + 1)).get("last_event_id"))
   })
 
-/**
- * The response body: the preamble at once, then the frames, with a keepalive comment every `keepalive`; ends with the
- * frames, or at once when `draining` completes.
- */
-export const body = <E, R>(
-  frames: Stream.Stream<Uint8Array, E, R>,
-  options: { readonly keepalive: Duration.DurationInput; readonly draining: Effect.Effect<void> }
-): Stream.Stream<Uint8Array, E, R> =>
-  Stream.concat(
-    Stream.succeed(preamble),
-    Stream.merge(frames, Stream.fromSchedule(Schedule.spaced(options.keepalive)).pipe(Stream.as(keepaliveFrame)), {
-      haltStrategy: "left"
-    })
-  ).pipe(Stream.interruptWhen(options.draining))
+/** The response body: the preamble at once, then the frames (keepalives included) until the feed ends. */
+export const body = <E, R>(frames: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> =>
+  Stream.concat(Stream.succeed(preamble), frames)
 
 export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* AppConfig
   const streamAuth = yield* StreamAuth.StreamAuth
-  const lifecycle = yield* Lifecycle
   const bus = yield* SseBus
   const log = yield* EventLog
+  // Services held here, not provided per stream; no timer or fiber per stream either: the bus sends keepalives and
+  // ends the streams on drain, which keeps an idle stream's memory small.
+  const openFeed = EventFeed.opener(bus, log)
 
   const handler = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const caller = yield* streamAuth.authenticate(request)
-    const feed = yield* EventFeed.open(caller.userId, { cursor: cursorOf(request) }).pipe(
-      Effect.provideService(SseBus, bus),
-      Effect.provideService(EventLog, log)
-    )
+    const feed = yield* openFeed(caller.userId, { cursor: cursorOf(request) })
     const frames = feed.pipe(
       Stream.mapChunks((items) => Chunk.of(chunkBytes(items))),
       Stream.catchAll((error) =>
@@ -112,7 +100,7 @@ export const EventsRoutes = Layer.unwrapEffect(Effect.gen(function*() {
       )
     )
     return HttpServerResponse.stream(
-      body(frames, { keepalive: settings.realtime.keepalive, draining: lifecycle.draining }),
+      body(frames),
       {
         contentType: "text/event-stream",
         headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }

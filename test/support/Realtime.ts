@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto"
 import * as Migrations from "../../src/core/db/Migrations.js"
 import * as Realtime from "../../src/core/realtime/Realtime.js"
 import type { RealtimeSettings } from "../../src/core/realtime/RealtimeSettings.js"
+import * as Lifecycle from "../../src/core/runtime/Lifecycle.js"
 import { layerPools, layerTestDb, TestDb, uniqueAppName } from "./DatabaseFixtures.js"
 
 /** The shared Redis every engineer's tests use (keys and channels kept apart by a random app name). */
@@ -39,6 +40,7 @@ export const layer = (
       }
     }
     return Realtime.layerFromSettings(settings).pipe(
+      Layer.provideMerge(Lifecycle.layer),
       Layer.provideMerge(Migrations.layer()),
       Layer.provideMerge(layerPools(db.url, uniqueAppName(tag)))
     )

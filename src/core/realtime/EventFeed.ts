@@ -4,7 +4,8 @@
  * duplicated or missed at the seam. A live event whose predecessor was not sent, or word that the backplane may have
  * lost messages, sends the feed back to the table for what is missing. Reading the table is paged and pulled, so a
  * slow client is never sent more than it reads. The feed ends when its queue overflowed or was reaped, right after
- * the last event sent before the first one dropped: the client reconnects from there.
+ * the last event sent before the first one dropped (the client reconnects from there), and at once when the instance
+ * starts draining. The bus's keepalives come through as `Keepalive` items.
  */
 import { Chunk, Effect, Option, type Scope, Stream } from "effect"
 import type { DbFailure } from "../db/DbResilience.js"
@@ -18,6 +19,8 @@ export type Item =
   | { readonly _tag: "Unlogged"; readonly type: string; readonly data: string }
   /** The cursor is older than the log's retention: events after it may be gone. */
   | { readonly _tag: "Reset" }
+  /** Nothing to send for `SSE_KEEPALIVE_SECONDS`: a transport writes its keepalive (an SSE comment, a ping). */
+  | { readonly _tag: "Keepalive" }
 
 export interface Options {
   /** The id of the last event the client has (`Last-Event-ID`); none: live from now on. */
@@ -34,9 +37,15 @@ export const open = (
   userId: string,
   options: Options
 ): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, SseBus | EventLog | Scope.Scope> =>
+  Effect.flatMap(SseBus, (bus) => Effect.flatMap(EventLog, (log) => opener(bus, log)(userId, options)))
+
+/** `open` on the bus and log given, for a route that holds them (no context to provide per stream). */
+export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
+(
+  userId: string,
+  options: Options
+): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, Scope.Scope> =>
   Effect.gen(function*() {
-    const bus = yield* SseBus
-    const log = yield* EventLog
     const pageSize = options.pageSize ?? 100
     const subscription = yield* bus.subscribe(userId)
 
@@ -59,7 +68,7 @@ export const open = (
       const out: Array<Item> = []
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!
-        if (item._tag === "Unlogged") {
+        if (item._tag === "Unlogged" || item._tag === "Keepalive") {
           out.push(item)
           continue
         }
@@ -80,6 +89,7 @@ export const open = (
     }
 
     const pull: Effect.Effect<ReadonlyArray<Item>, Option.Option<DbFailure>> = Effect.suspend(() => {
+      if (subscription.endedBy() === "draining") return Effect.fail(Option.none())
       if (head.length > 0) return Effect.succeed(head.splice(0))
       if (catchingUp) {
         return log.readAfter(userId, lastSent, pageSize).pipe(

@@ -5,6 +5,7 @@
  */
 import { Layer, Option } from "effect"
 import type { BgDb, MainDb } from "../db/Database.js"
+import type { Lifecycle } from "../runtime/Lifecycle.js"
 import type { Readiness } from "../runtime/Readiness.js"
 import * as Backplane from "./Backplane.js"
 import * as EventLog from "./EventLog.js"
@@ -28,7 +29,7 @@ export const busOptions = (settings: RealtimeSettings): SseBus.Options => ({
   fullCyclesBeforeReap: settings.fullCyclesBeforeReap,
   inactiveAfter: settings.inactiveAfter,
   maxSubscribers: settings.maxSubscribers,
-  retryAfter: settings.keepalive
+  keepalive: settings.keepalive
 })
 
 /** The backplane and tickets: in Redis when the settings name one, in memory otherwise. */
@@ -47,7 +48,9 @@ export const layerTransport = (
 }
 
 /** Everything realtime: the transport, the event log (and its retention job) and the SSE bus. */
-export const layerFromSettings = (settings: Settings): Layer.Layer<Services, never, MainDb | BgDb | Readiness> =>
+export const layerFromSettings = (
+  settings: Settings
+): Layer.Layer<Services, never, MainDb | BgDb | Readiness | Lifecycle> =>
   Layer.mergeAll(
     SseBus.layer(busOptions(settings.realtime)),
     EventLog.layerRetention(settings.realtime.eventsRetention)
@@ -57,7 +60,7 @@ export const layerFromSettings = (settings: Settings): Layer.Layer<Services, nev
   )
 
 /** In memory, for tests and tools with no database: the backplane, tickets, event log and bus of one instance. */
-export const layerMemory = (settings: RealtimeSettings): Layer.Layer<Services> =>
+export const layerMemory = (settings: RealtimeSettings): Layer.Layer<Services, never, Lifecycle> =>
   SseBus.layer(busOptions(settings)).pipe(
     Layer.provideMerge(EventLog.layerMemory),
     Layer.provideMerge(Layer.merge(Backplane.layerMemory, TicketStore.layerMemory(settings.ticketTtl)))

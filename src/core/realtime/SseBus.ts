@@ -3,10 +3,12 @@
  * users' backplane topics. Delivering never blocks: a full queue drops its oldest item, and the stream then ends
  * after the items before the dropped one, so its client reconnects and replays the rest from the event log. Every
  * few deliveries the bus reaps dead subscriptions (full for several reaps in a row, or not read for long), and it
- * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`.
+ * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`. One timer
+ * sends idle subscriptions their keepalives, and shutdown ends them all at once.
  */
-import { Context, Data, Duration, Effect, Exit, Layer, Mailbox, Option, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Exit, Layer, Mailbox, Option, Schedule, type Scope } from "effect"
 import * as ApiError from "../errors/ApiError.js"
+import { Lifecycle } from "../runtime/Lifecycle.js"
 import { Backplane } from "./Backplane.js"
 import { userTopic } from "./EventLog.js"
 import * as Wire from "./Wire.js"
@@ -23,8 +25,8 @@ export class AtCapacity extends Data.TaggedError("AtCapacity")<{
   }
 }
 
-/** An item of a subscription's queue: a user's event, or word that some may have been missed. */
-export type Queued = Wire.Item | { readonly _tag: "Resync" }
+/** An item of a subscription's queue: a user's event, word that some may have been missed, or a keepalive. */
+export type Queued = Wire.Item | { readonly _tag: "Resync" } | { readonly _tag: "Keepalive" }
 
 export interface Taken {
   readonly items: ReadonlyArray<Queued>
@@ -36,7 +38,7 @@ export interface Subscription {
   /** The items waiting, or the next ones when there are none. */
   readonly take: Effect.Effect<Taken>
   /** Why it ended, if it has. */
-  readonly endedBy: () => "overflow" | "reaped" | undefined
+  readonly endedBy: () => EndReason | undefined
 }
 
 export interface Options {
@@ -46,10 +48,11 @@ export interface Options {
   readonly inactiveAfter: Duration.DurationInput
   readonly maxSubscribers: number
   /**
-   * The `Retry-After` of a refused stream: the keepalive interval, since each keepalive is when the dead streams
-   * still counted are found out and give their place back.
+   * How often an idle subscription gets a keepalive item (one timer for the whole bus, not one per stream); also the
+   * `Retry-After` of a refused stream, since each keepalive is when dead streams still counted are found out (their
+   * write fails) and give their place back.
    */
-  readonly retryAfter: Duration.DurationInput
+  readonly keepalive: Duration.DurationInput
 }
 
 export class SseBus extends Context.Tag("core/SseBus")<SseBus, {
@@ -61,19 +64,22 @@ export class SseBus extends Context.Tag("core/SseBus")<SseBus, {
   readonly stats: () => { readonly subscribers: number; readonly queued: number }
 }>() {}
 
+export type EndReason = "overflow" | "reaped" | "draining"
+
 interface Entry {
   readonly seq: number
   readonly item: Queued
 }
 
 const resync: Queued = { _tag: "Resync" }
+const keepalive: Queued = { _tag: "Keepalive" }
 
 class Sub {
   offered = 0
   /** The sequence number of the first item dropped; what follows it is never delivered. */
   firstDropped = Infinity
   fullCycles = 0
-  endedBy: "overflow" | "reaped" | undefined = undefined
+  endedBy: EndReason | undefined = undefined
   constructor(
     readonly mailbox: Mailbox.Mailbox<Entry>,
     readonly capacity: number,
@@ -94,7 +100,7 @@ class Sub {
     this.mailbox.unsafeOffer({ seq: this.offered++, item })
   }
 
-  end(reason: "reaped"): void {
+  end(reason: "reaped" | "draining"): void {
     this.firstDropped = -1
     this.endedBy = reason
     this.mailbox.unsafeDone(Exit.void)
@@ -106,7 +112,8 @@ export const make = (options: Options) =>
     const backplane = yield* Backplane
     const clock = yield* Effect.clock
     const inactiveMillis = Duration.toMillis(options.inactiveAfter)
-    const retryAfter = Duration.decode(options.retryAfter)
+    const retryAfter = Duration.decode(options.keepalive)
+    const lifecycle = yield* Lifecycle
     const subs = new Set<Sub>()
     let emits = 0
 
@@ -139,6 +146,7 @@ export const make = (options: Options) =>
 
     const subscribe = (userId: string) =>
       Effect.gen(function*() {
+        if (lifecycle.isDraining()) return yield* new AtCapacity({ retryAfter: Duration.zero })
         if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
         const mailbox = yield* Mailbox.make<Entry>({ capacity: options.queueSize, strategy: "sliding" })
         const sub = new Sub(mailbox, options.queueSize, clock.unsafeCurrentTimeMillis())
@@ -169,6 +177,25 @@ export const make = (options: Options) =>
         return { take, endedBy: () => sub.endedBy } satisfies Subscription
       })
 
+    // One timer for every stream: an empty queue gets a keepalive (a queue with items has something to send).
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.sync(() => {
+          for (const sub of subs) if (sub.size() === 0) sub.offer(keepalive)
+        }),
+        Schedule.spaced(options.keepalive)
+      ).pipe(Effect.delay(options.keepalive))
+    )
+    // Shutdown ends every stream at once, so clients reconnect elsewhere and resume from their last id.
+    yield* Effect.forkScoped(
+      Effect.zipRight(
+        lifecycle.draining,
+        Effect.sync(() => {
+          for (const sub of subs) sub.end("draining")
+        })
+      )
+    )
+
     return SseBus.of({
       subscribe,
       emit: (userId, type, data) =>
@@ -183,4 +210,5 @@ export const make = (options: Options) =>
     })
   })
 
-export const layer = (options: Options): Layer.Layer<SseBus, never, Backplane> => Layer.effect(SseBus, make(options))
+export const layer = (options: Options): Layer.Layer<SseBus, never, Backplane | Lifecycle> =>
+  Layer.scoped(SseBus, make(options))

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, Scope, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Layer, Schema, Scope, Stream, TestClock } from "effect"
 import * as Events from "../../../src/api/Events.js"
 import * as ApiError from "../../../src/core/errors/ApiError.js"
 import * as Backplane from "../../../src/core/realtime/Backplane.js"
 import { userTopic } from "../../../src/core/realtime/EventLog.js"
 import * as SseBus from "../../../src/core/realtime/SseBus.js"
 import * as Wire from "../../../src/core/realtime/Wire.js"
+import * as Lifecycle from "../../../src/core/runtime/Lifecycle.js"
 
 const options: SseBus.Options = {
   queueSize: 3,
@@ -13,11 +14,14 @@ const options: SseBus.Options = {
   fullCyclesBeforeReap: 3,
   inactiveAfter: Duration.minutes(30),
   maxSubscribers: 4,
-  retryAfter: Duration.seconds(30)
+  keepalive: Duration.seconds(30)
 }
 
 const busLayer = (overrides: Partial<SseBus.Options> = {}) =>
-  SseBus.layer({ ...options, ...overrides }).pipe(Layer.provideMerge(Backplane.layerMemory))
+  SseBus.layer({ ...options, ...overrides }).pipe(
+    Layer.provideMerge(Backplane.layerMemory),
+    Layer.provideMerge(Lifecycle.layer)
+  )
 
 /** A logged event `id` for `user`, as the event log publishes it. */
 const publish = (user: string, id: number) =>
@@ -120,6 +124,8 @@ describe("SseBus", () => {
       const bus = yield* SseBus.SseBus
       const idle = yield* bus.subscribe("idle")
       const quiet = yield* bus.subscribe("quiet")
+      // A live client: it takes whatever comes (here, only keepalives).
+      yield* Effect.forkScoped(Effect.forever(quiet.take))
       const reader = yield* bus.subscribe("reader")
       yield* publish("idle", 1)
       yield* TestClock.adjust(Duration.minutes(29))
@@ -135,29 +141,46 @@ describe("SseBus", () => {
       assert.strictEqual(bus.stats().subscribers, 2)
     })).pipe(Effect.provide(busLayer({ queueSize: 10 }))))
 
-  it.effect("the stream body: the preamble at once, a keepalive comment every SSE_KEEPALIVE_SECONDS, ended by drain", () =>
-    Effect.gen(function*() {
-      const draining = yield* Deferred.make<void>()
-      const decoder = new TextDecoder()
-      const received: Array<string> = []
-      const fiber = yield* Events.body(Stream.never, {
-        keepalive: Duration.seconds(30),
-        draining: Deferred.await(draining)
-      }).pipe(
-        Stream.runForEach((bytes) => Effect.sync(() => received.push(decoder.decode(bytes)))),
-        Effect.fork
-      )
-      yield* TestClock.adjust(Duration.millis(1))
-      assert.deepStrictEqual(received, ["retry: 1000\n: connected\n\n"])
+  it.effect("an idle subscription gets a keepalive every SSE_KEEPALIVE_SECONDS; one with items waiting does not", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const bus = yield* SseBus.SseBus
+      const idle = yield* bus.subscribe("idle")
+      const busy = yield* bus.subscribe("busy")
+      yield* publish("busy", 1)
       yield* TestClock.adjust(Duration.seconds(29))
-      assert.strictEqual(received.length, 1)
+      assert.strictEqual(bus.stats().queued, 1)
       yield* TestClock.adjust(Duration.seconds(1))
-      assert.deepStrictEqual(received.slice(1), [": keepalive\n\n"])
-      yield* TestClock.adjust(Duration.seconds(60))
-      assert.strictEqual(received.length, 4)
-      yield* Deferred.succeed(draining, undefined)
-      yield* Fiber.join(fiber)
-      assert.strictEqual(received.length, 4)
+      assert.deepStrictEqual(yield* idle.take, { items: [{ _tag: "Keepalive" }], end: false })
+      assert.deepStrictEqual(ids(yield* busy.take), [1])
+      yield* TestClock.adjust(Duration.seconds(30))
+      assert.deepStrictEqual((yield* idle.take).items, [{ _tag: "Keepalive" }])
+      assert.deepStrictEqual((yield* busy.take).items, [{ _tag: "Keepalive" }])
+    })).pipe(Effect.provide(busLayer())))
+
+  it.effect("drain ends every subscription at once, and refuses new ones", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const bus = yield* SseBus.SseBus
+      const lifecycle = yield* Lifecycle.Lifecycle
+      const waiting = yield* bus.subscribe("a")
+      const withItems = yield* bus.subscribe("b")
+      yield* publish("b", 1)
+      const taker = yield* Effect.fork(waiting.take)
+      yield* lifecycle.beginDrain
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(yield* Fiber.join(taker), { items: [], end: true })
+      assert.deepStrictEqual(yield* withItems.take, { items: [], end: true })
+      assert.strictEqual(withItems.endedBy(), "draining")
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(bus.subscribe("c"))))
+    })).pipe(Effect.provide(busLayer())))
+
+  it.effect("the stream body starts with the preamble; keepalives are comment frames", () =>
+    Effect.gen(function*() {
+      const decoder = new TextDecoder()
+      const received = yield* Events.body(Stream.make(new TextEncoder().encode(": keepalive\n\n"))).pipe(
+        Stream.map((bytes) => decoder.decode(bytes)),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(received), ["retry: 1000\n: connected\n\n", ": keepalive\n\n"])
     }))
 
   it.effect("unlogged events reach the user's subscriptions only", () =>
