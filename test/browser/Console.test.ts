@@ -264,6 +264,21 @@ describe("the console in Chromium", () => {
     await page.screenshot({ path: Path.join(screenshots, "console-1280x860.png") })
   })
 
+  it("a job that fails says failed, and why", async () => {
+    failureScreenshot("failed-job")
+    await page.getByRole("spinbutton", { name: "Steps" }).fill("4")
+    await page.getByRole("spinbutton", { name: "Step duration (ms)" }).fill("50")
+    await page.getByRole("spinbutton", { name: "Fail at step" }).fill("2")
+    const { bar, id, job } = await startJob()
+    await job.getByText("failed", { exact: true }).waitFor()
+    await job.getByText("Failed at step 2").waitFor()
+    assert.strictEqual(await bar.getAttribute("aria-valuemax"), "4")
+    assert.isBelow(Number(await bar.getAttribute("aria-valuenow")), 4)
+    const sockets = socketsOf(id)
+    assert.strictEqual(sockets.at(-1)!.at(-1).type, "job.failed")
+    await page.getByRole("spinbutton", { name: "Fail at step" }).fill("")
+  })
+
   it("survives a server restart: Reconnecting, then Live, and what was made meanwhile appears once", {
     timeout: 120_000
   }, async () => {

@@ -67,6 +67,8 @@ export const html = (options: PageOptions): string => {
             <input id="job-steps" type="number" min="1" max="1000" value="10"></span>
           <span class="field"><label for="job-step-ms">Step duration (ms)</label>
             <input id="job-step-ms" type="number" min="0" max="60000" value="300"></span>
+          <span class="field"><label for="job-fail-at">Fail at step</label>
+            <input id="job-fail-at" type="number" min="1" max="1000" placeholder="never"></span>
         </div>
         <div class="row"><button type="submit" disabled>Start job</button></div>
       </form>

@@ -273,8 +273,11 @@ const watchJob = async (session, view, attempts) => {
 const startJob = async () => {
   const steps = Number($("job-steps").value)
   const stepMs = Number($("job-step-ms").value)
+  const failAt = $("job-fail-at").value
   const session = state.session
-  const job = await api("POST", "/jobs", { steps, step_ms: stepMs })
+  const input = { steps, step_ms: stepMs }
+  if (failAt !== "") input.fail_at_step = Number(failAt)
+  const job = await api("POST", "/jobs", input)
   if (session !== state.session) return
   watchJob(session, addJob(job), 0)
 }
