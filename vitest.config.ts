@@ -17,6 +17,7 @@ const withoutDatabase = [
   "test/core/http/node/**",
   "test/core/realtime/SseBus.test.ts",
   "test/core/realtime/WebSocketHub.test.ts",
+  "test/core/realtime/Wire.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",
   "test/domain/DemoJob.test.ts",

@@ -2,7 +2,8 @@
  * WebSocket broadcast: 1 KiB messages to 500 clients through the core's server and `WebSocketHub`, against a bare
  * `ws` server, each in a process of its own (pinned to CPU 0 when `taskset` exists), the clients in this process.
  * Messages per second is how many broadcast messages every client has received per second; rounds alternate
- * between the two servers and the medians are compared. Memory per idle connection: the server's heap and external
+ * between the two servers and the medians are compared; so is the servers' own time spent sending (what differs
+ * between them, apart from the clients' share of the CPU). Memory per idle connection: the server's heap and external
  * memory (after a full GC) with 500 open sockets, less the same before they connected (after a warm-up round of
  * connections). RSS is not compared: freed pages make it move both ways.
  * Alone: `node --import tsx scripts/bench/ws.ts`.
@@ -97,11 +98,25 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
       }
     }
     const rates: Record<string, Array<number>> = { raw: [], ours: [] }
+    const sendRates: Record<string, Array<number>> = { raw: [], ours: [] }
+    const sendRate = async (url: string) => {
+      const { messages, millis } = (await (await fetch(`${url}/sending`)).json()) as {
+        messages: number
+        millis: number
+      }
+      return messages / (millis / 1000)
+    }
     // A warm-up round each, then alternating rounds.
-    for (const server of servers) await round(server.url, connected[server.kind]!.received)
+    for (const server of servers) {
+      await round(server.url, connected[server.kind]!.received)
+      await sendRate(server.url)
+    }
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? servers : [...servers].reverse()
-      for (const server of order) rates[server.kind]!.push(await round(server.url, connected[server.kind]!.received))
+      for (const server of order) {
+        rates[server.kind]!.push(await round(server.url, connected[server.kind]!.received))
+        sendRates[server.kind]!.push(await sendRate(server.url))
+      }
     }
     for (const { sockets } of Object.values(connected)) for (const socket of sockets) socket.terminate()
     const ours = median(rates.ours!)
@@ -109,6 +124,12 @@ export const run = async (): Promise<ReadonlyArray<Row>> => {
     const kib = (bytes: number) => Math.round(bytes / 102.4) / 10
     return [
       { name: `ws broadcast 1 KiB to ${clientsPerServer} clients (msg/s)`, ours, baseline: raw, ratio: ours / raw },
+      {
+        name: `ws broadcast, the server's sending alone (msg/s of CPU)`,
+        ours: median(sendRates.ours!),
+        baseline: median(sendRates.raw!),
+        ratio: median(sendRates.ours!) / median(sendRates.raw!)
+      },
       {
         name: "ws memory per idle connection, heap + external (KiB)",
         ours: kib(perConnection.ours!.heap),

@@ -3,7 +3,8 @@
  * lean Node adapter, the request pipeline) with the `WebSocketHub` on sockets upgraded as the API's routes do;
  * `raw` is a bare `ws` server on `node:http`. Both: `GET /ws` joins the broadcast, `POST /broadcast?count=N` sends N
  * 1 KiB messages to every socket (pausing while any socket holds 256 KiB unsent, the same rule on both sides),
- * `GET /memory` reports the process's memory after a full GC, `GET /health` answers when listening.
+ * `GET /memory` reports the process's memory after a full GC, `GET /sending` the time spent sending since it was
+ * last asked, `GET /health` answers when listening.
  * Run: `node --expose-gc --import tsx scripts/bench/wsServer.ts ours|raw` with `PORT`.
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -38,9 +39,21 @@ const holding = (sockets: ReadonlySet<WebSocket>) => {
 /** Sends `count` messages with `sendOne`, pausing while any socket holds more than the high-water mark. */
 const broadcast = async (count: number, sendOne: () => void, sockets: ReadonlySet<WebSocket>) => {
   for (let i = 0; i < count; i++) {
+    const start = performance.now()
     sendOne()
+    sending.millis += performance.now() - start
+    sending.messages++
     while (holding(sockets)) await new Promise((resolve) => setTimeout(resolve, 1))
   }
+}
+
+/** Time spent sending (the server's own work per broadcast message), read and reset by `GET /sending`. */
+const sending = { millis: 0, messages: 0 }
+const takeSending = () => {
+  const taken = JSON.stringify(sending)
+  sending.millis = 0
+  sending.messages = 0
+  return taken
 }
 
 const raw = () => {
@@ -49,6 +62,7 @@ const raw = () => {
   const server = Http.createServer((request, response) => {
     if (request.url === "/health") return void response.end("ok")
     if (request.url === "/memory") return void response.end(memory())
+    if (request.url === "/sending") return void response.end(takeSending())
     if (request.url?.startsWith("/broadcast")) {
       const count = Number(new URL(request.url, "http://localhost").searchParams.get("count"))
       response.statusCode = 202
@@ -76,6 +90,7 @@ const ours = () => {
     HttpLayerRouter.addAll([
       HttpLayerRouter.route("GET", "/health", Effect.succeed(HttpServerResponse.text("ok"))),
       HttpLayerRouter.route("GET", "/memory", Effect.sync(() => HttpServerResponse.text(memory()))),
+      HttpLayerRouter.route("GET", "/sending", Effect.sync(() => HttpServerResponse.text(takeSending()))),
       HttpLayerRouter.route(
         "GET",
         "/ws",

@@ -3,6 +3,7 @@ import type * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as ApiContract from "../core/http/ApiContract.js"
 import { AdminUsersGroup } from "./AdminUsersGroup.js"
+import { EventsGroup } from "./EventsGroup.js"
 import { JobsGroup } from "./JobsGroup.js"
 import { MeGroup } from "./MeGroup.js"
 import { NotificationsGroup } from "./NotificationsGroup.js"
@@ -22,8 +23,11 @@ class Api extends ApiContract.make("api")
 export const served = (prefix: string) => Api.prefix(prefix as HttpApiEndpoint.PathSegment)
 export type ServedApi = ReturnType<typeof served>
 
-/** What the OpenAPI document and `/docs` describe: the served API plus the system probes. */
+/**
+ * What the OpenAPI document and `/docs` describe: the served API, the event stream (served off the router) and the
+ * system probes.
+ */
 export const documented = (prefix: string, version: string) =>
-  served(prefix).add(SystemGroup).annotateContext(
+  Api.add(EventsGroup).prefix(prefix as HttpApiEndpoint.PathSegment).add(SystemGroup).annotateContext(
     OpenApi.annotations({ title: "Reference API", version, description: "Built on the Effect core" })
   )

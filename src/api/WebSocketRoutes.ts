@@ -16,6 +16,7 @@ import type { EventLog } from "../core/realtime/EventLog.js"
 import type { SseBus } from "../core/realtime/SseBus.js"
 import { CloseCode, type Connection, WebSocketHub } from "../core/realtime/WebSocketHub.js"
 import * as WebSocketUpgrade from "../core/realtime/WebSocketUpgrade.js"
+import { Lifecycle } from "../core/runtime/Lifecycle.js"
 import { JobNotFound } from "../domain/DomainErrors.js"
 import { ownJob } from "./Jobs.js"
 import { JobView, toView } from "./JobsGroup.js"
@@ -133,6 +134,7 @@ interface Services {
   readonly jobs: Jobs["Type"]
   readonly hub: WebSocketHub["Type"]
   readonly maxBufferedBytes: number
+  readonly isDraining: () => boolean
   readonly feedContext: Context.Context<SseBus | EventLog>
 }
 
@@ -174,14 +176,17 @@ const cursorOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<n
 /** Unsent bytes past which the feed waits before sending more: replay goes as fast as the client reads. */
 const feedBackpressure = (maxBufferedBytes: number) => Math.max(1024, Math.floor(maxBufferedBytes / 2))
 
-const frameOf = (item: EventFeed.Item): string =>
+/** The frame of a feed item; none for a keepalive (the hub's pings keep sockets alive). */
+const frameOf = (item: EventFeed.Item): string | undefined =>
   item._tag === "Event"
     ? `{"type":${JSON.stringify(item.type)},"id":${item.id},"data":${item.data}}`
     : item._tag === "Unlogged"
     ? `{"type":${JSON.stringify(item.type)},"data":${item.data}}`
-    : `{"type":"reset"}`
+    : item._tag === "Reset"
+    ? `{"type":"reset"}`
+    : undefined
 
-const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }: Services) =>
+const notificationsSocket = ({ feedContext, hub, isDraining, maxBufferedBytes, streamAuth }: Services) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     yield* WebSocketUpgrade.requireUpgrade(request)
@@ -208,15 +213,20 @@ const notificationsSocket = ({ feedContext, hub, maxBufferedBytes, streamAuth }:
             Stream.mapEffect((item) =>
               Effect.zipRight(
                 connection.bufferedAmount() > highWater ? waitForRoom : Effect.void,
-                Effect.sync(() => connection.send(frameOf(item)))
+                Effect.sync(() => {
+                  const frame = frameOf(item)
+                  return frame === undefined || connection.send(frame)
+                })
               )
             ),
             Stream.takeWhile((sent) => sent),
             Stream.runDrain,
             Effect.ensuring(Effect.sync(() => {
-              // The feed ended (its queue overflowed, or the log could not be read): the client reconnects and
-              // resumes from its last id.
-              if (connection.isOpen()) connection.close(CloseCode.tryAgainLater, "Reconnect and resume")
+              // The feed ended: on drain, going away; otherwise its queue overflowed or the log could not be read.
+              // Either way the client reconnects (elsewhere, on drain) and resumes from its last id.
+              if (!connection.isOpen()) return
+              if (isDraining()) connection.close(CloseCode.goingAway, "Server shutting down")
+              else connection.close(CloseCode.tryAgainLater, "Reconnect and resume")
             })),
             Effect.catchAllCause((cause) => Effect.logWarning("Notifications feed ended", cause))
           )
@@ -233,6 +243,7 @@ export const WebSocketRoutes = Layer.unwrapEffect(Effect.gen(function*() {
     jobs: yield* Jobs,
     hub: yield* WebSocketHub,
     maxBufferedBytes: settings.websocket.maxBufferedBytes,
+    isDraining: (yield* Lifecycle).isDraining,
     feedContext: yield* Effect.context<SseBus | EventLog>()
   }
   const prefix = settings.core.apiPrefix

@@ -54,6 +54,18 @@ layer(
       raw.close()
     }))
 
+  it.effect("the OpenAPI document describes the stream, the tickets and the notifications", () =>
+    Effect.gen(function*() {
+      const spec = (yield* TestServerLayer.request("/openapi.json")).json()
+      const stream = spec.paths["/api/v1/events"].get
+      assert.deepStrictEqual(Object.keys(stream.responses["200"].content), ["text/event-stream"])
+      assert.deepStrictEqual(stream.security, [{ bearer: [] }, { ticket: [] }])
+      assert.includeMembers(Object.keys(stream.responses), ["401", "503"])
+      assert.isDefined(spec.paths["/api/v1/stream-tickets"].post.responses["201"])
+      assert.isDefined(spec.paths["/api/v1/notifications"].post.responses["201"])
+      assert.isDefined(spec.paths["/api/v1/notifications"].get.responses["200"])
+    }))
+
   it.effect("no credentials, a bad token or a bad ticket: the 401 envelope with WWW-Authenticate, nothing streamed", () =>
     Effect.gen(function*() {
       for (
