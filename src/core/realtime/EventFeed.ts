@@ -53,9 +53,11 @@ export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
     let lastSent: number
     let catchingUp: boolean
     if (Option.isSome(options.cursor)) {
-      lastSent = options.cursor.value
+      const cursor = options.cursor.value
       catchingUp = true
-      if (lastSent < (yield* log.horizon)) head.push({ _tag: "Reset" })
+      if (cursor < (yield* log.horizon)) head.push({ _tag: "Reset" })
+      // A cursor past the user's latest event is none of theirs: taken as is, it would hide their next events.
+      lastSent = Math.min(cursor, yield* log.lastId(userId))
     } else {
       lastSent = yield* log.lastId(userId)
       catchingUp = false

@@ -85,6 +85,16 @@ describe("EventLog and EventFeed (Postgres, Redis backplane)", () => {
         assert.deepStrictEqual(numbers(items), [2, 3, 4])
       }))
 
+    it.scoped("a cursor past the user's latest event (none of theirs) hides none of their next events", () =>
+      Effect.gen(function*() {
+        const userId = randomUUID()
+        yield* appendMany(userId, 2)
+        const feed = yield* EventFeed.open(userId, { cursor: Option.some(Number.MAX_SAFE_INTEGER) })
+        const received = yield* Stream.runCollect(Stream.take(feed, 2)).pipe(Effect.fork)
+        yield* appendMany(userId, 2, 2)
+        assert.deepStrictEqual(numbers(Chunk.toReadonlyArray(yield* Fiber.join(received))), [2, 3])
+      }))
+
     it.scoped("unlogged events reach the user's feeds with no id", () =>
       Effect.gen(function*() {
         const bus = yield* SseBus
