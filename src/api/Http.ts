@@ -12,6 +12,7 @@ import * as UserSync from "../domain/UserSync.js"
 import { AdminUsersLive } from "./AdminUsers.js"
 import { served } from "./Api.js"
 import { AdminAuthenticationLive, AuthenticationLive } from "./Authentication.js"
+import { ConsoleRoutes } from "./console/ConsoleRoutes.js"
 import { EventsRoutes } from "./Events.js"
 import { JobsLive } from "./Jobs.js"
 import { MeLive } from "./Me.js"
@@ -41,12 +42,13 @@ const JobRunner = (settings: Settings) =>
     })))
 
 /**
- * Every route of the reference API (the system probes and docs, the API under its prefix, the event stream), on the `UserRepo` and
- * `NotificationRepo` the caller provides: the Postgres ones in the server (`layer`), in-memory ones in the testing
- * kit's `TestApp`.
+ * Every route of the reference API (the system probes and docs, the console page, the API under its prefix, the
+ * event stream and the WebSockets), on the `UserRepo` and `NotificationRepo` the caller provides: the Postgres ones
+ * in the server (`layer`), in-memory ones in the testing kit's `TestApp`.
  */
-export const Routes = Layer.merge(
+export const Routes = Layer.mergeAll(
   SystemRoutes,
+  ConsoleRoutes,
   Layer.mergeAll(ApiRoutes, EventsRoutes, WebSocketRoutes).pipe(
     Layer.provide(StreamAuth.layer),
     Layer.provide(UserSync.layer())
