@@ -16,9 +16,11 @@ const withoutDatabase = [
   "test/core/http/HttpApiRoutes.test.ts",
   "test/core/http/node/**",
   "test/core/realtime/SseBus.test.ts",
+  "test/core/realtime/WebSocketHub.test.ts",
   "test/core/realtime/Wire.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",
+  "test/domain/DemoJob.test.ts",
   "test/domain/UserSync.test.ts"
 ]
 

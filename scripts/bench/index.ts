@@ -6,6 +6,7 @@ import { loadGenerator, printRows, type Row } from "./load.js"
 import * as Me from "./me.js"
 import * as Memory from "./memory.js"
 import * as Sse from "./sse.js"
+import * as Ws from "./ws.js"
 
 const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<ReadonlyArray<Row>> }> = [
   { name: "http", run: () => Http.run() },
@@ -13,7 +14,8 @@ const cases: ReadonlyArray<{ readonly name: string; readonly run: () => Promise<
   { name: "auth", run: () => AuthBench.run() },
   { name: "me", run: () => Me.run() },
   { name: "memory", run: () => Memory.run() },
-  { name: "sse", run: () => Sse.run() }
+  { name: "sse", run: () => Sse.run() },
+  { name: "ws", run: () => Ws.run() }
 ]
 
 const only = process.argv.slice(2)

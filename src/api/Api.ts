@@ -4,14 +4,19 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as ApiContract from "../core/http/ApiContract.js"
 import { AdminUsersGroup } from "./AdminUsersGroup.js"
 import { EventsGroup } from "./EventsGroup.js"
+import { JobsGroup } from "./JobsGroup.js"
 import { MeGroup } from "./MeGroup.js"
 import { NotificationsGroup } from "./NotificationsGroup.js"
 import { StreamTicketsGroup } from "./StreamTicketsGroup.js"
 import { SystemGroup } from "./SystemGroup.js"
 
 /** The API's groups, with paths relative to the configured prefix (`API_PREFIX`). */
-class Api
-  extends ApiContract.make("api").add(MeGroup).add(AdminUsersGroup).add(StreamTicketsGroup).add(NotificationsGroup)
+class Api extends ApiContract.make("api")
+  .add(MeGroup)
+  .add(AdminUsersGroup)
+  .add(StreamTicketsGroup)
+  .add(NotificationsGroup)
+  .add(JobsGroup)
 {}
 
 /** The API as served, under `prefix`. */

@@ -7,6 +7,7 @@ import * as HttpClients from "./clients/HttpClients.js"
 import * as Database from "./db/Database.js"
 import * as Migrations from "./db/Migrations.js"
 import * as Realtime from "./realtime/Realtime.js"
+import * as WebSocketHub from "./realtime/WebSocketHub.js"
 import * as Lifecycle from "./runtime/Lifecycle.js"
 import * as Logging from "./runtime/Logging.js"
 import * as Readiness from "./runtime/Readiness.js"
@@ -21,11 +22,12 @@ export const observability = (settings: Settings, sink: Logging.Sink = Logging.s
 
 /**
  * Built bottom-up and released top-down: settings, lifecycle, readiness and the HTTP clients first, then the
- * database pools and the migrations (done before the server listens), then realtime, then authentication.
+ * database pools and the migrations (done before the server listens), then realtime and the WebSocket hub, then authentication.
  */
 export const layer = (settings: Settings) =>
   AuthAdmin.layerFromSettings(settings.supabase).pipe(
     Layer.provideMerge(Auth.layerFromSettings(settings.supabase, settings.auth)),
+    Layer.provideMerge(WebSocketHub.layerFromSettings(settings.websocket)),
     Layer.provideMerge(Realtime.layerFromSettings(settings)),
     Layer.provideMerge(Migrations.layer()),
     Layer.provideMerge(Database.layerFromSettings(settings)),

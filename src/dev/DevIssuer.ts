@@ -5,7 +5,12 @@
 import { Effect, Option, Redacted, type Scope } from "effect"
 import * as Path from "node:path"
 import type { Settings } from "../core/app/AppConfig.js"
-import { DEFAULT_ANON_KEY, DEFAULT_SERVICE_ROLE_KEY, startSupabaseStandIn } from "./SupabaseStandIn.js"
+import {
+  DEFAULT_ANON_KEY,
+  DEFAULT_SERVICE_ROLE_KEY,
+  startSupabaseStandIn,
+  type SupabaseStandInServer
+} from "./SupabaseStandIn.js"
 
 /** Where the dev issuer keeps its signing keys (under the git-ignored data folder), so tokens survive restarts. */
 const keyFile = (settings: Settings): string =>
@@ -23,12 +28,18 @@ export const keys = (settings: Settings) => ({
   })
 })
 
+/** The settings to run with and, when it was started, the development issuer. */
+export interface Resolved {
+  readonly settings: Settings
+  readonly issuer: Option.Option<SupabaseStandInServer>
+}
+
 /**
  * Starts the stand-in when the settings call for it and returns the settings pointing at it; otherwise returns
  * them unchanged. The stand-in lives as long as the scope.
  */
-export const resolve = (settings: Settings): Effect.Effect<Settings, never, Scope.Scope> => {
-  if (!needsDevIssuer(settings)) return Effect.succeed(settings)
+export const resolve = (settings: Settings): Effect.Effect<Resolved, never, Scope.Scope> => {
+  if (!needsDevIssuer(settings)) return Effect.succeed({ settings, issuer: Option.none() })
   const { anonKey, serviceRoleKey } = keys(settings)
   return Effect.acquireRelease(
     Effect.promise(() =>
@@ -46,13 +57,23 @@ export const resolve = (settings: Settings): Effect.Effect<Settings, never, Scop
       Effect.logInfo(`No SUPABASE_URL: development issuer (Supabase Auth stand-in) at ${server.url}`)
     ),
     Effect.map((server) => ({
-      ...settings,
-      supabase: {
-        ...settings.supabase,
-        url: Option.some(server.url),
-        anonKey: Option.some(Redacted.make(anonKey)),
-        serviceRoleKey: Option.some(Redacted.make(serviceRoleKey))
-      }
+      settings: {
+        ...settings,
+        supabase: {
+          ...settings.supabase,
+          url: Option.some(server.url),
+          anonKey: Option.some(Redacted.make(anonKey)),
+          serviceRoleKey: Option.some(Redacted.make(serviceRoleKey))
+        }
+      },
+      issuer: Option.some(server)
     }))
   )
 }
+
+/** A new user of the development issuer (a random address) and an access token for them. */
+export const generatedUser = (issuer: SupabaseStandInServer) =>
+  Effect.promise(async () => {
+    const signed = await issuer.signTokenDetailed()
+    return { accessToken: signed.token, email: signed.user.email }
+  })

@@ -16,9 +16,11 @@ import * as Jwks from "../core/auth/Jwks.js"
 import * as CoreLive from "../core/CoreLive.js"
 import * as Server from "../core/http/Server.js"
 import * as Realtime from "../core/realtime/Realtime.js"
+import * as WebSocketHub from "../core/realtime/WebSocketHub.js"
 import * as Lifecycle from "../core/runtime/Lifecycle.js"
 import type * as Logging from "../core/runtime/Logging.js"
 import * as Readiness from "../core/runtime/Readiness.js"
+import * as InMemoryJobs from "./InMemoryJobs.js"
 import * as InMemoryNotificationRepo from "./InMemoryNotificationRepo.js"
 import * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 import * as InProcessServer from "./InProcessServer.js"
@@ -126,6 +128,7 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
         Auth.layer(auth.auth).pipe(Layer.provideMerge(Jwks.layerStatic(issuer.keySet, auth.verifier))),
         AuthAdmin.layerFromSettings(settings.supabase)
       ).pipe(
+        Layer.provideMerge(WebSocketHub.layerFromSettings(settings.websocket)),
         Layer.provideMerge(Layer.mergeAll(
           Readiness.layer(),
           OfflineHttpClients.layer(
@@ -133,6 +136,7 @@ export const layerWith = <E, R>(routes: Layer.Layer<never, E, R>, options: Optio
             settings.httpClients
           ),
           InMemoryUserRepo.layer,
+          InMemoryJobs.layer,
           InMemoryNotificationRepo.layer,
           Realtime.layerMemory(settings.realtime)
         )),

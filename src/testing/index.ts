@@ -6,6 +6,7 @@
  * verifier on a key set held in memory through `TestIssuer.layerAuth`) and `NoNetwork`, a tripwire for sockets.
  */
 export * as Arbitraries from "./Arbitraries.js"
+export * as InMemoryJobs from "./InMemoryJobs.js"
 export * as InMemoryNotificationRepo from "./InMemoryNotificationRepo.js"
 export * as InMemoryUserRepo from "./InMemoryUserRepo.js"
 export * as InProcessServer from "./InProcessServer.js"

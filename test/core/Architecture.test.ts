@@ -18,8 +18,9 @@ const allowed: Readonly<Record<string, ReadonlyArray<string>>> = {
   db: ["config", "errors", "runtime"],
   auth: ["clients", "config", "errors", "runtime"],
   http: ["config", "errors", "runtime"],
-  realtime: ["config", "db", "errors", "runtime"],
-  app: ["auth", "clients", "config", "db", "http", "realtime", "runtime"]
+  jobs: ["config", "db", "runtime"],
+  realtime: ["config", "db", "errors", "http", "runtime"],
+  app: ["auth", "clients", "config", "db", "http", "jobs", "realtime", "runtime"]
 }
 
 const topLevelFiles = ["CoreLive.ts", "index.ts"]

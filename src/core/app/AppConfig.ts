@@ -13,7 +13,9 @@ import { type AppEnv, ConfigLoadError, loadFrom } from "../config/ConfigSource.j
 import { defaultVisionProvider, isVisionProvider, type VisionProvider } from "../config/Constants.js"
 import * as DatabaseSettings from "../db/DatabaseSettings.js"
 import * as ServerSettings from "../http/ServerSettings.js"
+import * as JobsSettings from "../jobs/JobsSettings.js"
 import * as RealtimeSettings from "../realtime/RealtimeSettings.js"
+import * as WebSocketSettings from "../realtime/WebSocketSettings.js"
 import * as LoggingSettings from "../runtime/LoggingSettings.js"
 
 /** The committed development and test secrets: fine on a laptop, refused in production. */
@@ -61,6 +63,8 @@ export interface Settings {
   readonly auth: Auth.Tunables
   readonly httpClients: HttpClients.Settings
   readonly realtime: RealtimeSettings.RealtimeSettings
+  readonly jobs: JobsSettings.JobsSettings
+  readonly websocket: WebSocketSettings.WebSocketSettings
 }
 
 export class AppConfig extends Context.Tag("core/AppConfig")<AppConfig, Settings>() {}
@@ -151,7 +155,9 @@ export const settings = (env: AppEnv): Config.Config<Settings> =>
     tracingEnabled: Config.boolean("TRACING_ENABLED").pipe(Config.withDefault(false)),
     auth: AuthSettings.config,
     httpClients: HttpClientsSettings.config,
-    realtime: RealtimeSettings.config
+    realtime: RealtimeSettings.config,
+    jobs: JobsSettings.config,
+    websocket: WebSocketSettings.config
   })
 
 // Loading ---------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
  * Beyond the platform, and only when asked (`Options`): a request timeout, whose interruptions the app answers.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -116,9 +117,15 @@ export const make = (
             const fiber = fork(upgradeRequest(wss, nodeRequest, socket, head))
             FiberSet.unsafeAdd(upgrades, fiber)
             const timer = timeout === undefined ? undefined : limitUpgrade(socket, fiber, timeout)
-            socket.on("close", () => {
+            const onClose = () => {
               clearTimeout(timer)
               if (!socket.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+            }
+            socket.on("close", onClose)
+            // A socket kept open after its handler returned (`upgradeDetached`) must not keep the finished fiber.
+            fiber.addObserver(() => {
+              clearTimeout(timer)
+              socket.off("close", onClose)
             })
           }
           yield* Effect.addFinalizer(() =>
@@ -174,6 +181,20 @@ const limitUpgrade = (socket: Duplex, fiber: Fiber.RuntimeFiber<unknown, unknown
     if ((socket as Net.Socket).bytesWritten === 0) fiber.unsafeInterruptAsFork(responseTimeoutFiberId)
   }, millis).unref()
 
+/** How to upgrade each upgrade request without tying the socket to the handler's fiber (see `upgradeDetached`). */
+const detachedUpgrades = new WeakMap<Http.IncomingMessage, Effect.Effect<WS.WebSocket>>()
+
+/**
+ * Upgrades `request` to a `ws` socket that outlives the handler: unlike `request.upgrade` (Effect's `Socket`, whose
+ * `run` keeps the handler's fiber, with its whole stack, suspended for the socket's lifetime), the handler may return
+ * at once and whoever keeps the socket closes it. Gives what Effect's `Socket` does not offer too: ping and pong, the
+ * bytes still waiting to be sent, terminate. None for a request that is not an upgrade.
+ */
+export const upgradeDetached = (
+  request: HttpServerRequest.HttpServerRequest
+): Option.Option<Effect.Effect<WS.WebSocket>> =>
+  Option.fromNullable(detachedUpgrades.get(NodeHttpServerRequest.toIncomingMessage(request)))
+
 /** The platform's upgrade request: `upgrade` completes the handshake with `ws`; a plain response is written raw. */
 const upgradeRequest = (
   wss: Effect.Effect<WS.WebSocketServer>,
@@ -206,6 +227,20 @@ const upgradeRequest = (
       ),
       (ws) => Effect.sync(() => ws.close())
     )))
+  detachedUpgrades.set(
+    nodeRequest,
+    Effect.flatMap(
+      wss,
+      (wss) =>
+        Effect.async<WS.WebSocket>((resume) =>
+          wss.handleUpgrade(nodeRequest, socket, head, (ws) => {
+            upgraded = true
+            detachedUpgrades.delete(nodeRequest)
+            resume(Effect.succeed(ws))
+          })
+        )
+    )
+  )
   return NodeServerRequest.make(nodeRequest, response, upgrade)
 }
 
