@@ -466,24 +466,28 @@ for (const [setupName, setup] of Object.entries(setups)) {
         assert.strictEqual(bodyText(readable), "abc")
       }))
 
+    /** Reads `path` after holding the response paused for a while: how many chunks the server pulled meanwhile. */
+    const readAfterPause = (port: number, path: string) =>
+      Effect.async<{ pulled: number; received: number }, Error>((resume) => {
+        Http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+          res.pause()
+          setTimeout(() => {
+            const pulled = pulledChunks
+            let received = 0
+            res.on("data", (chunk: Buffer) => (received += chunk.length))
+            res.on("end", () => resume(Effect.succeed({ pulled, received })))
+            res.resume()
+          }, 300)
+        }).on("error", (error) => resume(Effect.fail(error)))
+      })
+
     it.effect("a pull body (PullBody) is served as its stream is, with backpressure, and ends on a failed pull", () =>
       Effect.gen(function*() {
         const ports = yield* Servers
         const failed = yield* compare(ports, { path: "/pull-fails" })
         assert.strictEqual(bodyText(failed), "abab")
         for (const port of [ports.platform, ports.lean]) {
-          const { pulled, received } = yield* Effect.async<{ pulled: number; received: number }, Error>((resume) => {
-            Http.get({ host: "127.0.0.1", port, path: "/pull", agent: false }, (res) => {
-              res.pause()
-              setTimeout(() => {
-                const pulled = pulledChunks
-                let received = 0
-                res.on("data", (chunk: Buffer) => (received += chunk.length))
-                res.on("end", () => resume(Effect.succeed({ pulled, received })))
-                res.resume()
-              }, 300)
-            }).on("error", (error) => resume(Effect.fail(error)))
-          })
+          const { pulled, received } = yield* readAfterPause(port, "/pull")
           assert.isBelow(pulled, countedChunks / 2)
           assert.strictEqual(received, bigChunk.length * countedChunks * 1.5 - countedChunks / 2)
         }
@@ -532,18 +536,7 @@ for (const [setupName, setup] of Object.entries(setups)) {
       Effect.gen(function*() {
         const ports = yield* Servers
         for (const port of [ports.platform, ports.lean]) {
-          const { pulled, received } = yield* Effect.async<{ pulled: number; received: number }, Error>((resume) => {
-            Http.get({ host: "127.0.0.1", port, path: "/stream-counted", agent: false }, (res) => {
-              res.pause()
-              setTimeout(() => {
-                const pulled = pulledChunks
-                let received = 0
-                res.on("data", (chunk: Buffer) => (received += chunk.length))
-                res.on("end", () => resume(Effect.succeed({ pulled, received })))
-                res.resume()
-              }, 300)
-            }).on("error", (error) => resume(Effect.fail(error)))
-          })
+          const { pulled, received } = yield* readAfterPause(port, "/stream-counted")
           assert.isBelow(pulled, countedChunks / 2)
           assert.strictEqual(received, bigChunk.length * countedChunks)
         }
