@@ -21,6 +21,7 @@ import * as RequestId from "../runtime/RequestId.js"
 import { MaxJsonDepth } from "./node/Exchange.js"
 import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
 import * as RequestPipeline from "./RequestPipeline.js"
+import * as Router from "./Router.js"
 import type { CorsSettings, ServerSettings } from "./ServerSettings.js"
 
 /** The underlying Node server, for draining and for tests that need its address. */
@@ -158,7 +159,7 @@ export interface ServeOptions extends Omit<RequestPipeline.Options, "isDraining"
  * the `HttpServer` it is given: the listening one (`layerListen`), or one with no socket that tests drive in-process.
  */
 export const serve = <A, E, R>(routes: Layer.Layer<A, E, R>, options: ServeOptions) =>
-  HttpLayerRouter.serve(
+  Router.serve(
     Layer.merge(
       routes,
       Layer.unwrapEffect(

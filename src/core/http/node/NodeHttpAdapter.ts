@@ -255,6 +255,24 @@ const ejectedScopes = GlobalValue.globalValue(
 type App = HttpApp.Default<unknown>
 type Handled = Effect.Effect<unknown, unknown, HttpServerRequest.HttpServerRequest>
 
+/**
+ * Routing ahead of the request's fiber: while the adapter builds the request's context, it may add what the route
+ * needs to `context` (a map only this request's fiber will hold) and return the app to run for the request; or
+ * return undefined to leave it to the app it was registered for. It must not fail or throw.
+ */
+export type Preroute = (request: HttpServerRequest.HttpServerRequest, context: Map<string, unknown>) => App | undefined
+
+const preroutes = new WeakMap<App, Preroute>()
+
+/**
+ * Tells the adapter that `app` can be routed ahead of its fiber with `preroute` (see `Router`). Other servers, and
+ * requests the adapter traces or wraps in server middleware, run `app` itself.
+ */
+export const withPreroute = <A extends App>(app: A, preroute: Preroute): A => {
+  preroutes.set(app, preroute)
+  return app
+}
+
 const requestKey = HttpServerRequest.HttpServerRequest.key
 const scopeKey = Scope.Scope.key
 
@@ -296,17 +314,35 @@ const forkRequest = (
     }
   }
 
+  // Server middleware wraps the whole app, and a traced request's span must exist before routing: both run the app.
+  const preroute = applied === undefined ? preroutes.get(httpApp) : undefined
+  const exchanges = new WeakMap<App, Handled>()
+  const exchangeOf = (app: App) => {
+    let handled = exchanges.get(app)
+    if (handled === undefined) {
+      handled = exchange(app, undefined, false)
+      exchanges.set(app, handled)
+    }
+    return handled
+  }
+
   return (request: NodeServerRequest): Fiber.RuntimeFiber<unknown, unknown> => {
     const context = new Map(baseContext)
     context.set(requestKey, request)
     context.set(scopeKey, nextScope())
+    let handled = untraced
+    if (isTraced(request)) handled = traced
+    else if (preroute !== undefined) {
+      const app = preroute(request, context)
+      if (app !== undefined) handled = exchangeOf(app)
+    }
     return Runtime.runFork(
       Runtime.make({
         context: Context.unsafeMake<HttpServerRequest.HttpServerRequest | Scope.Scope>(context),
         fiberRefs,
         runtimeFlags
       }),
-      isTraced(request) ? traced : untraced
+      handled
     )
   }
 }

@@ -13,6 +13,7 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -40,6 +41,7 @@ import { Readable } from "node:stream"
 import * as WS from "ws"
 import * as NodeHttpAdapter from "../../../../src/core/http/node/NodeHttpAdapter.js"
 import * as PullBody from "../../../../src/core/http/PullBody.js"
+import * as Router from "../../../../src/core/http/Router.js"
 
 // What the routes report to the tests (finalizers, interruptions), in order.
 const signals = Effect.runSync(Queue.unbounded<string>())
@@ -334,6 +336,50 @@ const routes = HttpLayerRouter.addAll([
 
 const apiRoutes = HttpLayerRouter.addHttpApi(TestApi).pipe(Layer.provide(UsersLive))
 
+/** What routing hands a handler: the route, its parameters, the query, the request as the handler sees it. */
+const routeReport = Effect.gen(function*() {
+  const route = yield* HttpRouter.RouteContext
+  const search = yield* HttpServerRequest.ParsedSearchParams
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return HttpServerResponse.unsafeJson({
+    path: route.route.path,
+    params: route.params,
+    search,
+    url: request.url,
+    method: request.method
+  })
+})
+
+const addHeader = (name: string, value: string) =>
+<E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.map(effect, HttpServerResponse.setHeader(name, value))
+
+/** Routing's own features: parameters, queries, any method, prefixes, route middleware, global middleware. */
+const routingRoutes = Layer.mergeAll(
+  HttpLayerRouter.addAll([
+    HttpLayerRouter.route("GET", "/routing/:a/:b", routeReport),
+    HttpLayerRouter.route("GET", "/routing/fixed/path", routeReport),
+    HttpLayerRouter.route("*", "/routing-any", routeReport),
+    HttpLayerRouter.route("GET", "/routing-wild/*", routeReport)
+  ]),
+  HttpLayerRouter.addAll([HttpLayerRouter.route("GET", "/inner/:id", routeReport)], { prefix: "/prefixed" }),
+  HttpLayerRouter.use((router) => router.prefixed("/outer").prefixed("/nested").add("GET", "/:id", routeReport)),
+  HttpLayerRouter.add("GET", "/routing-mw", routeReport).pipe(
+    Layer.provide(HttpLayerRouter.middleware(addHeader("x-route-middleware", "inner")).layer),
+    Layer.provide(HttpLayerRouter.middleware(addHeader("x-route-middleware-2", "outer")).layer)
+  ),
+  // Global: sees every request with its whole URL, around the route's own middleware.
+  HttpLayerRouter.middleware(
+    (effect) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.map(
+          effect,
+          HttpServerResponse.setHeader("x-global-saw", `${request.method} ${request.url}`)
+        )),
+    { global: true }
+  )
+)
+
 const maxBodySize = Layer.succeed(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(64 * 1024)))
 
 interface Ports {
@@ -351,29 +397,59 @@ const serverLayers = {
 const portOf = (context: Context.Context<HttpServer.HttpServer>) =>
   (Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress).port
 
-/** Serves `app` (a layer that needs an `HttpServer`) once on each adapter. */
-const serveBoth = <A, E>(
-  app: Layer.Layer<A, E, HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>>
-): Effect.Effect<Ports, E | HttpServerError.ServeError, Scope.Scope> =>
+type Served = Layer.Layer<never, unknown, HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>>
+type Setup = Served | { readonly platform: Served; readonly lean: Served }
+
+/** Serves `app` (a layer that needs an `HttpServer`) once on each adapter, or each side's own app on its adapter. */
+const serveBoth = (app: Setup): Effect.Effect<Ports, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const portFor = (server: typeof serverLayers.lean) =>
+    const apps = "platform" in app ? app : { platform: app, lean: app }
+    const portFor = (app: Served, server: typeof serverLayers.lean) =>
       Effect.map(Layer.build(Layer.provideMerge(app, server)), portOf)
-    return { platform: yield* portFor(serverLayers.platform), lean: yield* portFor(serverLayers.lean) }
+    return {
+      platform: yield* portFor(apps.platform, serverLayers.platform),
+      lean: yield* portFor(apps.lean, serverLayers.lean)
+    }
   })
 
-/** Both ways the app is served in production-like and default setups. */
+const app = Layer.mergeAll(routes, apiRoutes, routingRoutes)
+const fast = { disableLogger: true, disableListenLog: true } as const
+
+/**
+ * The setups each test runs in: the platform's router served by both adapters (production-like and with the
+ * platform's defaults), and the platform's router on its own server beside the core's `Router` on the lean adapter.
+ */
 const setups = {
   // Ours: no logger middleware, tracer off (the fast path).
-  ours: HttpLayerRouter.serve(Layer.mergeAll(routes, apiRoutes), { disableLogger: true, disableListenLog: true }).pipe(
+  ours: HttpLayerRouter.serve(app, fast).pipe(
     Layer.provide(maxBodySize),
     HttpMiddleware.withTracerDisabledWhen(() => true)
   ),
   // The platform's defaults: the logger middleware and the tracer (its lines are dropped).
-  defaults: HttpLayerRouter.serve(Layer.mergeAll(routes, apiRoutes), { disableListenLog: true }).pipe(
+  defaults: HttpLayerRouter.serve(app, { disableListenLog: true }).pipe(
     Layer.provide(maxBodySize),
     Layer.provide(Logger.replace(Logger.defaultLogger, Logger.none))
-  )
-}
+  ),
+  // The core's router (routed by the adapter ahead of the fiber) against the platform's router and server.
+  router: {
+    platform: HttpLayerRouter.serve(app, fast).pipe(
+      Layer.provide(maxBodySize),
+      HttpMiddleware.withTracerDisabledWhen(() => true)
+    ),
+    lean: Router.serve(app, fast).pipe(Layer.provide(maxBodySize), HttpMiddleware.withTracerDisabledWhen(() => true))
+  },
+  // The core's router with the tracer and the platform's logger: the adapter leaves routing to the fiber.
+  "router, traced": {
+    platform: HttpLayerRouter.serve(app, { disableListenLog: true }).pipe(
+      Layer.provide(maxBodySize),
+      Layer.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+    ),
+    lean: Router.serve(app, { disableListenLog: true }).pipe(
+      Layer.provide(maxBodySize),
+      Layer.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+    )
+  }
+} satisfies Record<string, Setup>
 
 interface Reply {
   readonly status: number
@@ -551,6 +627,56 @@ for (const [setupName, setup] of Object.entries(setups)) {
         assert.strictEqual(reply.body.length, 0)
         const json = yield* compare(ports, { method: "HEAD", path: "/json" })
         assert.strictEqual(json.body.length, 0)
+      }))
+
+    it.effect("routing: parameters, queries, any method, prefixes, route and global middleware", () =>
+      Effect.gen(function*() {
+        const ports = yield* Servers
+        const report = (reply: Reply) => bodyJson(reply) as Record<string, unknown>
+        const params = yield* compare(ports, { path: "/routing/one/two%20three?q=1&q=2&r=x" })
+        assert.deepStrictEqual(report(params), {
+          path: "/routing/:a/:b",
+          params: { a: "one", b: "two three" },
+          search: { q: ["1", "2"], r: "x" },
+          url: "/routing/one/two%20three?q=1&q=2&r=x",
+          method: "GET"
+        })
+        assert.strictEqual(params.headers["x-global-saw"], "GET /routing/one/two%20three?q=1&q=2&r=x")
+        const fixed = yield* compare(ports, { path: "//routing/fixed/path" })
+        assert.strictEqual(report(fixed).path, "/routing/fixed/path")
+        for (const method of ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+          const any = yield* compare(ports, { method, path: "/routing-any?m=1", ...(method === "GET" ? {} : { body: "" }) })
+          assert.strictEqual(report(any).method, method)
+        }
+        const wild = yield* compare(ports, { path: "/routing-wild/a/b/c" })
+        assert.deepStrictEqual(report(wild).params, { "*": "a/b/c" })
+        // Under a prefix the handler sees the URL without it; global middleware sees it whole.
+        const prefixed = yield* compare(ports, { path: "/prefixed/inner/7?x=1" })
+        assert.deepStrictEqual(report(prefixed), {
+          path: "/prefixed/inner/:id",
+          params: { id: "7" },
+          search: { x: "1" },
+          url: "/inner/7?x=1",
+          method: "GET"
+        })
+        assert.strictEqual(prefixed.headers["x-global-saw"], "GET /prefixed/inner/7?x=1")
+        // The platform joins nested prefixes innermost first: routed alike, whichever order that is.
+        const nested = [
+          yield* compare(ports, { path: "/outer/nested/9" }),
+          yield* compare(ports, { path: "/nested/outer/9" })
+        ]
+        assert.deepStrictEqual(nested.map((reply) => reply.status).sort(), [200, 404])
+        const middleware = yield* compare(ports, { path: "/routing-mw" })
+        assert.strictEqual(middleware.headers["x-route-middleware"], "inner")
+        assert.strictEqual(middleware.headers["x-route-middleware-2"], "outer")
+        assert.strictEqual(middleware.headers["x-global-saw"], "GET /routing-mw")
+        const head = yield* compare(ports, { method: "HEAD", path: "/routing/a/b" })
+        assert.strictEqual(head.status, 200)
+        assert.strictEqual(head.body.length, 0)
+        const unknown = yield* compare(ports, { path: "/routing/only-one" })
+        assert.strictEqual(unknown.status, 404)
+        const wrongMethod = yield* compare(ports, { method: "POST", path: "/routing/a/b", body: "" })
+        assert.strictEqual(wrongMethod.status, 404)
       }))
 
     it.effect("cookies in, set-cookie out", () =>
@@ -826,6 +952,26 @@ describe("NodeHttpAdapter", () => {
       assert.strictEqual(bodyText(reply), "app")
       assert.isUndefined(reply.headers["x-late"])
       assert.strictEqual(yield* Deferred.await(seen), 200)
+    }))
+
+  it.scoped("the core's Router is routed by the adapter ahead of the fiber, unless the request is traced", () =>
+    Effect.gen(function*() {
+      // Only on the adapter's path does a global middleware find the route already in its context.
+      const routedAhead = HttpLayerRouter.middleware(
+        (effect) =>
+          Effect.flatMap(Effect.serviceOption(HttpRouter.RouteContext), (route) =>
+            Effect.map(effect, HttpServerResponse.setHeader("x-routed-ahead", String(Option.isSome(route))))),
+        { global: true }
+      )
+      const app = Layer.mergeAll(HttpLayerRouter.add("GET", "/here/:id", routeReport), routedAhead)
+      const ahead = yield* serveBoth(Router.serve(app, fast).pipe(HttpMiddleware.withTracerDisabledWhen(() => true)))
+      const reply = yield* call(ahead.lean, { path: "/here/1" })
+      assert.strictEqual(reply.headers["x-routed-ahead"], "true")
+      assert.deepStrictEqual((bodyJson(reply) as { params: unknown }).params, { id: "1" })
+      // Any other server runs the router's own effect, as the platform's does.
+      assert.strictEqual((yield* call(ahead.platform, { path: "/here/1" })).headers["x-routed-ahead"], "false")
+      const traced = yield* serveBoth(Router.serve(app, fast))
+      assert.strictEqual((yield* call(traced.lean, { path: "/here/1" })).headers["x-routed-ahead"], "false")
     }))
 
   it.live("a plain HttpServer.serve app is uninterruptible: a client abort does not interrupt it", () =>
