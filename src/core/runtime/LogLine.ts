@@ -91,12 +91,18 @@ const isoTime = (date: Date): string => {
 const jsonValue = (value: unknown): unknown =>
   typeof value === "object" || typeof value === "function" ? Inspectable.toJSON(value) : value
 
+/** Sets a field on the record; `__proto__` as a plain key, where assigning it would replace the record's prototype. */
+const setField = (record: Record<string, unknown>, key: string, value: unknown) => {
+  if (key === "__proto__") Object.defineProperty(record, key, { value, enumerable: true, writable: true })
+  else record[key] = value
+}
+
 const jsonLine: FormatLine = (requestId, logLevel, message, annotations, spans, cause, date) => {
   const { extra, text } = messageText(message)
   const record: Record<string, unknown> = { time: isoTime(date), level: logLevel.label, message: text }
   if (requestId !== "") record.request_id = requestId
-  if (HashMap.size(annotations) > 0) { for (const [key, value] of annotations) record[key] = jsonValue(value) }
-  if (extra !== undefined) { for (const key in extra) record[key] = jsonValue(extra[key]) }
+  if (HashMap.size(annotations) > 0) { for (const [key, value] of annotations) setField(record, key, jsonValue(value)) }
+  if (extra !== undefined) { for (const key in extra) setField(record, key, jsonValue(extra[key])) }
   if (!List.isNil(spans)) {
     const now = date.getTime()
     for (const span of spans) record[`span.${span.label}_ms`] = now - span.startTime

@@ -53,6 +53,22 @@ describe("Logging", () => {
     assert.strictEqual(record.annotation, text)
   })
 
+  it("a field or annotation named __proto__ is logged as a field, whatever its value", () => {
+    const memory = Logging.memorySink()
+    const logger = Logging.make({ format: "json", sink: memory.sink })
+    const fields = JSON.parse("{\"__proto__\": {\"nested\": 1}, \"after\": 2}") as Record<string, unknown>
+    Effect.runSync(
+      Effect.logInfo(Logging.fields("odd keys", fields)).pipe(
+        Effect.annotateLogs("__proto__", new Date(0)),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+    )
+    const record = JSON.parse(memory.lines[0]!, (key, value) => key === "__proto__" ? { kept: value } : value)
+    assert.deepStrictEqual(Object.getOwnPropertyDescriptor(record, "__proto__")?.value, { kept: { nested: 1 } })
+    assert.strictEqual(record.after, 2)
+    assert.include(memory.lines[0]!, "\"__proto__\":{\"nested\":1}")
+  })
+
   it("loggedPath: no query, no userinfo, cut (and marked) past the limit", () => {
     assert.strictEqual(loggedPath("/a/b?ticket=secret"), "/a/b")
     assert.strictEqual(loggedPath("http://user:pass@example.com/x?y=1"), "http://example.com/x")
