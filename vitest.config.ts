@@ -18,6 +18,7 @@ const withoutDatabase = [
   "test/core/realtime/SseBus.test.ts",
   "test/core/realtime/WebSocketHub.test.ts",
   "test/core/realtime/Wire.test.ts",
+  "test/core/runtime/ContextOverlay.test.ts",
   "test/core/runtime/LogNow.test.ts",
   "test/core/runtime/Time.test.ts",
   "test/dev/**",

@@ -20,9 +20,10 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Multipart from "@effect/platform/Multipart"
 import * as UrlParams from "@effect/platform/UrlParams"
-import { Chunk, Context, Effect, Option, ParseResult, Schema, type SchemaAST as AST } from "effect"
+import { Chunk, Context, Effect, FiberRef, Option, ParseResult, Schema, type SchemaAST as AST } from "effect"
 import { identity } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
+import * as ContextOverlay from "../runtime/ContextOverlay.js"
 
 type Item = HttpApiBuilder.Handlers.Item<any, any>
 
@@ -118,12 +119,16 @@ const middlewareOf = (tag: HttpApiMiddleware.TagClassAny, implementation: any): 
 const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context: Context.Context<never>) => {
   const endpoint = respond(item)
   const groupEntries = context.unsafeMap
+  // The request's context with what only the group has, and what the middleware provided, over it: the request's
+  // entries win over the group's, as when the group's context is copied and the request's written over it.
   const serve = (provided: ReadonlyArray<readonly [string, unknown]>) =>
     Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => {
-      const map = new Map(groupEntries)
-      for (const [key, value] of fiber.currentContext.unsafeMap) map.set(key, value)
+      const request = fiber.currentContext.unsafeMap
+      const map = new ContextOverlay.OverlayMap<string, unknown>(request)
+      for (const [key, value] of groupEntries) if (!request.has(key)) map.set(key, value)
       for (const [key, value] of provided) map.set(key, value)
-      return Effect.provide(endpoint, Context.unsafeMake(map))
+      // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
+      return Effect.locally(endpoint, FiberRef.currentContext, Context.unsafeMake(map))
     })
   if (middleware.length === 0) return serve([])
   const step = (index: number, provided: Array<readonly [string, unknown]>): Effect.Effect<any, any, any> => {
@@ -131,11 +136,7 @@ const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context
     const { optional, provides, run } = middleware[index]!
     const effect = provided.length === 0
       ? run
-      : Effect.mapInputContext(run, (input: Context.Context<any>) => {
-        const map = new Map(input.unsafeMap)
-        for (const [key, value] of provided) map.set(key, value)
-        return Context.unsafeMake(map)
-      })
+      : Effect.mapInputContext(run, (input: Context.Context<any>) => ContextOverlay.make(input, provided))
     const next = (value: unknown) =>
       step(index + 1, provides === undefined ? provided : [...provided, [provides.key, value] as const])
     return optional

@@ -45,6 +45,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import * as WS from "ws"
+import { OverlayMap } from "../../runtime/ContextOverlay.js"
 import { NodeServerRequest, writeResponse } from "./Exchange.js"
 
 export interface Options {
@@ -278,7 +279,8 @@ const scopeKey = Scope.Scope.key
 
 /**
  * Returns the function that runs the app for one request: a fiber whose context is the server's plus the request
- * and a fresh scope, made in one step instead of the platform's `provideService` and `Scope.extend`.
+ * and a fresh scope (an overlay on the server's context, not a copy of it), made in one step instead of the
+ * platform's `provideService` and `Scope.extend`.
  */
 const forkRequest = (
   runtime: Runtime.Runtime<never>,
@@ -327,7 +329,8 @@ const forkRequest = (
   }
 
   return (request: NodeServerRequest): Fiber.RuntimeFiber<unknown, unknown> => {
-    const context = new Map(baseContext)
+    // The server's services stay where they are: the request's entries go over them, not into a copy of them.
+    const context = new OverlayMap<string, unknown>(baseContext)
     context.set(requestKey, request)
     context.set(scopeKey, nextScope())
     let handled = untraced

@@ -1,0 +1,84 @@
+/**
+ * A context made of a few entries over another context, without copying it. Effect keeps a context's services in a
+ * `Map` and adds to a context by copying that map whole; a server's context holds every service of the app (about
+ * thirty), and copying it for each request costs more than most of what the request then does. An overlay is a
+ * `Map` whose own entries shadow its parent's: reading goes to its own entries, then to the parent's; iterating
+ * gives the entries of the copy it stands for. Whatever copies it (`Context.add`, `Context.merge`, ...) gets a plain
+ * map with the same entries, as from that copy.
+ *
+ * The parent must not change while an overlay stands on it: a context's map never does (Effect copies, never
+ * writes, a context's map once it is made).
+ */
+import { Context } from "effect"
+
+export class OverlayMap<K, V> extends Map<K, V> {
+  /** Keys of the parent deleted from this map; only made by a delete. */
+  private hidden: Set<K> | undefined
+
+  constructor(private readonly parent: ReadonlyMap<K, V>) {
+    super()
+  }
+
+  override get(key: K): V | undefined {
+    if (super.has(key)) return super.get(key)
+    return this.hidden?.has(key) === true ? undefined : this.parent.get(key)
+  }
+
+  override has(key: K): boolean {
+    return super.has(key) || (this.parent.has(key) && this.hidden?.has(key) !== true)
+  }
+
+  override delete(key: K): boolean {
+    const own = super.delete(key)
+    if (!this.parent.has(key) || this.hidden?.has(key) === true) return own
+    ;(this.hidden ??= new Set()).add(key)
+    return true
+  }
+
+  override clear(): void {
+    super.clear()
+    this.hidden = new Set(this.parent.keys())
+  }
+
+  override get size(): number {
+    let size = super.size
+    for (const key of this.parent.keys()) if (this.isInherited(key)) size++
+    return size
+  }
+
+  override *entries(): MapIterator<[K, V]> {
+    yield* super.entries()
+    for (const entry of this.parent.entries()) if (this.isInherited(entry[0])) yield entry
+  }
+
+  override [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries()
+  }
+
+  override *keys(): MapIterator<K> {
+    for (const [key] of this.entries()) yield key
+  }
+
+  override *values(): MapIterator<V> {
+    for (const [, value] of this.entries()) yield value
+  }
+
+  override forEach(callback: (value: V, key: K, map: Map<K, V>) => void, thisArg?: unknown): void {
+    for (const [key, value] of this.entries()) callback.call(thisArg, value, key, this)
+  }
+
+  /** Whether the parent's entry for `key` shows through. */
+  private isInherited(key: K): boolean {
+    return !super.has(key) && this.hidden?.has(key) !== true
+  }
+}
+
+/** A context of `parent`'s services and `entries` (which win over the parent's), made without copying `parent`. */
+export const make = <Services>(
+  parent: Context.Context<Services>,
+  entries: Iterable<readonly [string, unknown]>
+): Context.Context<Services> => {
+  const map = new OverlayMap<string, unknown>(parent.unsafeMap)
+  for (const [key, value] of entries) map.set(key, value)
+  return Context.unsafeMake(map)
+}
