@@ -119,13 +119,26 @@ const middlewareOf = (tag: HttpApiMiddleware.TagClassAny, implementation: any): 
 const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context: Context.Context<never>) => {
   const endpoint = respond(item)
   const groupEntries = context.unsafeMap
+  // The group's entries the server's context lacks (its own dependencies), found once per server context: a request's
+  // context is an overlay on it, and what the server has, the request has too.
+  const groupOnlyByServer = new WeakMap<ReadonlyMap<string, unknown>, ReadonlyArray<readonly [string, unknown]>>()
+  const groupOnly = (request: ReadonlyMap<string, unknown>): Iterable<readonly [string, unknown]> => {
+    if (!(request instanceof ContextOverlay.OverlayMap) || !request.inheritsAll) return groupEntries
+    const server = request.parent as ReadonlyMap<string, unknown>
+    let entries = groupOnlyByServer.get(server)
+    if (entries === undefined) {
+      entries = [...groupEntries].filter(([key]) => !server.has(key))
+      groupOnlyByServer.set(server, entries)
+    }
+    return entries
+  }
   // The request's context with what only the group has, and what the middleware provided, over it: the request's
   // entries win over the group's, as when the group's context is copied and the request's written over it.
   const serve = (provided: ReadonlyArray<readonly [string, unknown]>) =>
     Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => {
       const request = fiber.currentContext.unsafeMap
       const map = new ContextOverlay.OverlayMap<string, unknown>(request)
-      for (const [key, value] of groupEntries) if (!request.has(key)) map.set(key, value)
+      for (const [key, value] of groupOnly(request)) if (!request.has(key)) map.set(key, value)
       for (const [key, value] of provided) map.set(key, value)
       // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
       return Effect.locally(endpoint, FiberRef.currentContext, Context.unsafeMake(map))

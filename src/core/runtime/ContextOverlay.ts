@@ -12,11 +12,18 @@
 import { Context } from "effect"
 
 export class OverlayMap<K, V> extends Map<K, V> {
-  /** Keys of the parent deleted from this map; only made by a delete. */
+  /** Keys of the parent deleted from this map (never also own keys); only made by a delete. */
   private hidden: Set<K> | undefined
+  /** How many own keys the parent has too, so that `size` costs no walk of the parent (contexts are hashed by it). */
+  private shadowed = 0
 
-  constructor(private readonly parent: ReadonlyMap<K, V>) {
+  constructor(readonly parent: ReadonlyMap<K, V>) {
     super()
+  }
+
+  /** Whether every entry of the parent is an entry of this map, or shadowed by one of its own. */
+  get inheritsAll(): boolean {
+    return this.hidden === undefined || this.hidden.size === 0
   }
 
   override get(key: K): V | undefined {
@@ -28,27 +35,43 @@ export class OverlayMap<K, V> extends Map<K, V> {
     return super.has(key) || (this.parent.has(key) && this.hidden?.has(key) !== true)
   }
 
+  override set(key: K, value: V): this {
+    if (!super.has(key) && this.parent.has(key)) {
+      this.shadowed++
+      this.hidden?.delete(key)
+    }
+    return super.set(key, value)
+  }
+
   override delete(key: K): boolean {
-    const own = super.delete(key)
-    if (!this.parent.has(key) || this.hidden?.has(key) === true) return own
+    const inParent = this.parent.has(key)
+    if (super.delete(key)) {
+      if (inParent) {
+        this.shadowed--
+        ;(this.hidden ??= new Set()).add(key)
+      }
+      return true
+    }
+    if (!inParent || this.hidden?.has(key) === true) return false
     ;(this.hidden ??= new Set()).add(key)
     return true
   }
 
   override clear(): void {
     super.clear()
+    this.shadowed = 0
     this.hidden = new Set(this.parent.keys())
   }
 
   override get size(): number {
-    let size = super.size
-    for (const key of this.parent.keys()) if (this.isInherited(key)) size++
-    return size
+    return super.size + this.parent.size - this.shadowed - (this.hidden?.size ?? 0)
   }
 
   override *entries(): MapIterator<[K, V]> {
     yield* super.entries()
-    for (const entry of this.parent.entries()) if (this.isInherited(entry[0])) yield entry
+    for (const entry of this.parent.entries()) {
+      if (!super.has(entry[0]) && this.hidden?.has(entry[0]) !== true) yield entry
+    }
   }
 
   override [Symbol.iterator](): MapIterator<[K, V]> {
@@ -65,11 +88,6 @@ export class OverlayMap<K, V> extends Map<K, V> {
 
   override forEach(callback: (value: V, key: K, map: Map<K, V>) => void, thisArg?: unknown): void {
     for (const [key, value] of this.entries()) callback.call(thisArg, value, key, this)
-  }
-
-  /** Whether the parent's entry for `key` shows through. */
-  private isInherited(key: K): boolean {
-    return !super.has(key) && this.hidden?.has(key) !== true
   }
 }
 
