@@ -48,26 +48,30 @@ export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthenticati
   security
 }) {}
 
-/** Verifies the caller's `Authorization` header, lets `admit` refuse it, then syncs the caller's row. */
-const authenticator = <E>(admit: (claims: VerifiedUser) => Effect.Effect<void, E>) =>
+/**
+ * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row. Made
+ * once: every request runs the same effect.
+ */
+const authenticator = <E>(admit?: (claims: VerifiedUser) => Effect.Effect<void, E>) =>
   Effect.gen(function*() {
     const auth = yield* Auth
     const users = yield* UserSync
+    const caller = (claims: VerifiedUser) => Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
     return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      auth.verifyAuthorization(request.headers.authorization).pipe(
-        Effect.tap(admit),
-        Effect.flatMap((claims) =>
-          Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
-        )
+      Effect.flatMap(
+        auth.verifyAuthorization(request.headers.authorization),
+        admit === undefined ? caller : (claims) => Effect.zipRight(admit(claims), caller(claims))
       ))
   })
 
 export const AuthenticationLive = Layer.effect(
   Authentication,
-  Effect.map(authenticator(() => Effect.void), (authenticate) => ({
-    bearer: () =>
-      authenticate.pipe(ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted))
-  }))
+  Effect.map(authenticator(), (authenticate) => {
+    const authenticated = authenticate.pipe(
+      ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+    )
+    return { bearer: () => authenticated }
+  })
 )
 
 const adminsOnly = (claims: VerifiedUser) =>
@@ -75,15 +79,10 @@ const adminsOnly = (claims: VerifiedUser) =>
 
 export const AdminAuthenticationLive = Layer.effect(
   AdminAuthentication,
-  Effect.map(authenticator(adminsOnly), (authenticate) => ({
-    bearer: () =>
-      authenticate.pipe(
-        ApiError.declared(
-          ApiError.Unauthorized,
-          ApiError.Forbidden,
-          ApiError.ServiceUnavailable,
-          ApiError.DbPoolExhausted
-        )
-      )
-  }))
+  Effect.map(authenticator(adminsOnly), (authenticate) => {
+    const authenticated = authenticate.pipe(
+      ApiError.declared(ApiError.Unauthorized, ApiError.Forbidden, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+    )
+    return { bearer: () => authenticated }
+  })
 )

@@ -104,7 +104,11 @@ const middlewareOf = (tag: HttpApiMiddleware.TagClassAny, implementation: any): 
   if (HttpApiMiddleware.SecurityTypeId in tag) {
     let chained: Effect.Effect<unknown, unknown, any> | undefined
     for (const [key, security] of Object.entries((tag as HttpApiMiddleware.TagClassSecurityAny).security)) {
-      const attempt = Effect.flatMap(HttpApiBuilder.securityDecode(security), implementation[key])
+      const handler = implementation[key] as (credential?: unknown) => Effect.Effect<unknown, unknown, any>
+      // A handler that takes no credential (it reads the request itself) is not handed one: decoding it is work.
+      const attempt = handler.length === 0
+        ? Effect.suspend(() => handler())
+        : Effect.flatMap(HttpApiBuilder.securityDecode(security), handler)
       chained = chained === undefined ? attempt : Effect.catchAll(chained, () => attempt)
     }
     run = chained ?? Effect.void
@@ -141,7 +145,17 @@ const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context
       for (const [key, value] of groupOnly(request)) if (!request.has(key)) map.set(key, value)
       for (const [key, value] of provided) map.set(key, value)
       // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
-      return Effect.locally(endpoint, FiberRef.currentContext, Context.unsafeMake(map))
+      // And `Effect.locally` restores it through `acquireUseRelease`, a dozen fiber steps: the endpoint is the end of
+      // the route, so the request's context is put back when it ends, except when it is interrupted (the request is
+      // over then, and what still runs reads only what the request's context has too).
+      const restore = FiberRef.set(FiberRef.currentContext, fiber.currentContext)
+      return Effect.zipRight(
+        FiberRef.set(FiberRef.currentContext, Context.unsafeMake(map)),
+        Effect.matchCauseEffect(endpoint, {
+          onFailure: (cause) => Effect.zipRight(restore, Effect.failCause(cause)),
+          onSuccess: (response) => Effect.as(restore, response)
+        })
+      )
     })
   if (middleware.length === 0) return serve([])
   const step = (index: number, provided: Array<readonly [string, unknown]>): Effect.Effect<any, any, any> => {

@@ -546,6 +546,25 @@ describe("Auth.bearerToken", () => {
     assert.isTrue(Either.isLeft(refused) && refused.left._tag === "Malformed", prefix)
   })
 
+  // The grammar as one regular expression: the parser must accept exactly what it accepts, with the same token.
+  const grammar = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+  const pieces = fc.oneof(
+    anyCase("bearer"),
+    fc.constantFrom(" ", "  ", "=", "==", "\t", "-._~+/", "\u017f", "\u212a", "\u0130", "\u00e9", ":", ","),
+    b64token,
+    fc.string({ maxLength: 3 })
+  )
+
+  it.prop("accepts exactly what the RFC 6750 grammar accepts, with the same token", [
+    fc.array(pieces, { maxLength: 6 }).map((parts) => parts.join(""))
+  ], ([header]) => {
+    const match = grammar.exec(header)
+    const parsed = Auth.bearerToken(header)
+    if (header === "") assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "Missing")
+    else if (match === null) assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "Malformed", JSON.stringify(header))
+    else assert.deepStrictEqual(parsed, Either.right(match[1]!), JSON.stringify(header))
+  }, { fastCheck: { numRuns: 2000 } })
+
   it("refuses odd shapes of the scheme; a missing header is Missing", () => {
     for (
       const header of [
