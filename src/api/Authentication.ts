@@ -81,7 +81,12 @@ export const AdminAuthenticationLive = Layer.effect(
   AdminAuthentication,
   Effect.map(authenticator(adminsOnly), (authenticate) => {
     const authenticated = authenticate.pipe(
-      ApiError.declared(ApiError.Unauthorized, ApiError.Forbidden, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
+      ApiError.declared(
+        ApiError.Unauthorized,
+        ApiError.Forbidden,
+        ApiError.ServiceUnavailable,
+        ApiError.DbPoolExhausted
+      )
     )
     return { bearer: () => authenticated }
   })

@@ -117,8 +117,10 @@ export const make = Effect.gen(function*() {
     // Each route's handler inside the global middleware, made on its first request.
     const routed = new WeakMap<Route, App>()
     const notFound = withGlobal(
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        Effect.fail(new HttpServerError.RouteNotFound({ request })))
+      Effect.flatMap(
+        HttpServerRequest.HttpServerRequest,
+        (request) => Effect.fail(new HttpServerError.RouteNotFound({ request }))
+      )
     )
     const preroute: NodeHttpAdapter.Preroute = (request, context) => {
       const found = find(request)
@@ -149,7 +151,8 @@ export const make = Effect.gen(function*() {
       addAll: ((routes: ReadonlyArray<Route>) => addAll(prefixed(routes))) as any,
       add: ((method: Route["method"], path: HttpLayerRouter.PathInput, handler: any, options: any) =>
         addAll(prefixed([HttpLayerRouter.route(method as any, path, handler, options) as Route]))) as any,
-      addGlobalMiddleware: ((middleware: Middleware) => Effect.sync(() => globalMiddleware.add(middleware))) as any,
+      addGlobalMiddleware: ((middleware: Middleware) =>
+        Effect.sync(() => globalMiddleware.add(middleware))) as any,
       asHttpEffect
     })
   }

@@ -561,8 +561,9 @@ describe("Auth.bearerToken", () => {
     const match = grammar.exec(header)
     const parsed = Auth.bearerToken(header)
     if (header === "") assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "Missing")
-    else if (match === null) assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "Malformed", JSON.stringify(header))
-    else assert.deepStrictEqual(parsed, Either.right(match[1]!), JSON.stringify(header))
+    else if (match === null) {
+      assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "Malformed", JSON.stringify(header))
+    } else assert.deepStrictEqual(parsed, Either.right(match[1]!), JSON.stringify(header))
   }, { fastCheck: { numRuns: 2000 } })
 
   it("refuses odd shapes of the scheme; a missing header is Missing", () => {

@@ -60,16 +60,20 @@ class B extends Context.Tag("b")<B, number>() {}
 class G extends Context.Tag("g")<G, number>() {}
 
 describe("ContextOverlay", () => {
-  it.prop("an overlay reads, iterates and copies as the copy it stands for", [entries, steps], ([parentEntries, steps]) => {
-    const { copy, overlay, parent } = build(parentEntries, steps)
-    const parentBefore = [...new Map(parentEntries)]
-    for (const candidate of ["a", "b", "c", "d", "e", "f", "z"]) {
-      assert.strictEqual(overlay.has(candidate), copy.has(candidate), candidate)
-      assert.strictEqual(overlay.get(candidate), copy.get(candidate), candidate)
+  it.prop(
+    "an overlay reads, iterates and copies as the copy it stands for",
+    [entries, steps],
+    ([parentEntries, steps]) => {
+      const { copy, overlay, parent } = build(parentEntries, steps)
+      const parentBefore = [...new Map(parentEntries)]
+      for (const candidate of ["a", "b", "c", "d", "e", "f", "z"]) {
+        assert.strictEqual(overlay.has(candidate), copy.has(candidate), candidate)
+        assert.strictEqual(overlay.get(candidate), copy.get(candidate), candidate)
+      }
+      assert.deepStrictEqual(entriesOf(overlay), entriesOf(copy))
+      assert.deepStrictEqual([...parent], parentBefore)
     }
-    assert.deepStrictEqual(entriesOf(overlay), entriesOf(copy))
-    assert.deepStrictEqual([...parent], parentBefore)
-  })
+  )
 
   it.prop(
     "Effect's context operations on an overlay give what they give on a copy",

@@ -350,9 +350,9 @@ const routeReport = Effect.gen(function*() {
   })
 })
 
-const addHeader = (name: string, value: string) =>
-<E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-  Effect.map(effect, HttpServerResponse.setHeader(name, value))
+const addHeader =
+  (name: string, value: string) => <E, R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.map(effect, HttpServerResponse.setHeader(name, value))
 
 /** Routing's own features: parameters, queries, any method, prefixes, route middleware, global middleware. */
 const routingRoutes = Layer.mergeAll(
@@ -397,7 +397,11 @@ const serverLayers = {
 const portOf = (context: Context.Context<HttpServer.HttpServer>) =>
   (Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress).port
 
-type Served = Layer.Layer<never, unknown, HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>>
+type Served = Layer.Layer<
+  never,
+  unknown,
+  HttpServer.HttpServer | Layer.Layer.Success<typeof NodeHttpServer.layerContext>
+>
 type Setup = Served | { readonly platform: Served; readonly lean: Served }
 
 /** Serves `app` (a layer that needs an `HttpServer`) once on each adapter, or each side's own app on its adapter. */
@@ -645,7 +649,11 @@ for (const [setupName, setup] of Object.entries(setups)) {
         const fixed = yield* compare(ports, { path: "//routing/fixed/path" })
         assert.strictEqual(report(fixed).path, "/routing/fixed/path")
         for (const method of ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
-          const any = yield* compare(ports, { method, path: "/routing-any?m=1", ...(method === "GET" ? {} : { body: "" }) })
+          const any = yield* compare(ports, {
+            method,
+            path: "/routing-any?m=1",
+            ...(method === "GET" ? {} : { body: "" })
+          })
           assert.strictEqual(report(any).method, method)
         }
         const wild = yield* compare(ports, { path: "/routing-wild/a/b/c" })
@@ -959,8 +967,10 @@ describe("NodeHttpAdapter", () => {
       // Only on the adapter's path does a global middleware find the route already in its context.
       const routedAhead = HttpLayerRouter.middleware(
         (effect) =>
-          Effect.flatMap(Effect.serviceOption(HttpRouter.RouteContext), (route) =>
-            Effect.map(effect, HttpServerResponse.setHeader("x-routed-ahead", String(Option.isSome(route))))),
+          Effect.flatMap(
+            Effect.serviceOption(HttpRouter.RouteContext),
+            (route) => Effect.map(effect, HttpServerResponse.setHeader("x-routed-ahead", String(Option.isSome(route))))
+          ),
         { global: true }
       )
       const app = Layer.mergeAll(HttpLayerRouter.add("GET", "/here/:id", routeReport), routedAhead)
