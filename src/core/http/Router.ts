@@ -63,7 +63,7 @@ const sliceRequestUrl = (request: HttpServerRequest.HttpServerRequest, prefix: s
   request.modify({ url: request.url.length <= prefix.length ? "/" : request.url.slice(prefix.length) })
 
 /** A router: the `HttpLayerRouter.HttpRouter` service. */
-export const make = Effect.gen(function*() {
+const make = Effect.gen(function*() {
   const router = HttpLayerRouter.FindMyWay.make<Route>(yield* HttpLayerRouter.RouterConfig)
   const globalMiddleware = new Set<Middleware>()
 
@@ -160,7 +160,7 @@ export const make = Effect.gen(function*() {
 })
 
 /** The router as a layer: a drop-in for `HttpLayerRouter.layer`. */
-export const layer: Layer.Layer<HttpLayerRouter.HttpRouter> = Layer.effect(HttpLayerRouter.HttpRouter, make)
+const layer: Layer.Layer<HttpLayerRouter.HttpRouter> = Layer.effect(HttpLayerRouter.HttpRouter, make)
 
 /** `HttpLayerRouter.serve` on this router, with the same options. */
 export const serve: typeof HttpLayerRouter.serve = ((
