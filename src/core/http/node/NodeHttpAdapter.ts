@@ -265,6 +265,14 @@ export type Preroute = (request: HttpServerRequest.HttpServerRequest, context: M
 
 const preroutes = new WeakMap<App, Preroute>()
 
+const tryPreroute = (preroute: Preroute, request: NodeServerRequest, context: Map<string, unknown>) => {
+  try {
+    return preroute(request, context)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Tells the adapter that `app` can be routed ahead of its fiber with `preroute` (see `Router`). Other servers, and
  * requests the adapter traces or wraps in server middleware, run `app` itself.
@@ -336,7 +344,8 @@ const forkRequest = (
     let handled = untraced
     if (isTraced(request)) handled = traced
     else if (preroute !== undefined) {
-      const app = preroute(request, context)
+      // Thrown in a request listener it would take the process down: the app itself then routes, in its fiber.
+      const app = tryPreroute(preroute, request, context)
       if (app !== undefined) handled = exchangeOf(app)
     }
     return Runtime.runFork(

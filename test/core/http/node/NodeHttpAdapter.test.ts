@@ -984,6 +984,21 @@ describe("NodeHttpAdapter", () => {
       assert.strictEqual((yield* call(traced.lean, { path: "/here/1" })).headers["x-routed-ahead"], "false")
     }))
 
+  it.scoped("a preroute that throws leaves the request to the app, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const app = NodeHttpAdapter.withPreroute(
+        Effect.succeed(HttpServerResponse.text("the app's own")),
+        (request) => {
+          if (request.url === "/throw") throw new URIError("URI malformed")
+          return Effect.succeed(HttpServerResponse.text("routed ahead"))
+        }
+      )
+      const ports = yield* serveBoth(HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true)))
+      assert.strictEqual(bodyText(yield* call(ports.lean, { path: "/throw" })), "the app's own")
+      assert.strictEqual(bodyText(yield* call(ports.lean, { path: "/other" })), "routed ahead")
+      assert.strictEqual(bodyText(yield* call(ports.platform, { path: "/other" })), "the app's own")
+    }))
+
   it.live("a plain HttpServer.serve app is uninterruptible: a client abort does not interrupt it", () =>
     Effect.gen(function*() {
       const app = HttpServer.serve(
