@@ -6,7 +6,8 @@
  * request. Here the adapter asks the router for the route while it builds the request's context (`Preroute`), so
  * the route's entries go into that one context and the fiber runs the route's handler, wrapped once per route in
  * the global middleware, directly. Requests the adapter does not route (traced ones, routes under a `prefixed`
- * router, any other `HttpServer`) take the platform's path, written out below as the platform has it.
+ * router, any other `HttpServer`) take the platform's path, written out below as the platform has it, except that the
+ * route's entries are laid over the request's context rather than added to a copy of it.
  *
  * The one difference a global middleware could see: on the adapter's path the route's entries (`RouteContext`,
  * `ParsedSearchParams`) are already in its context, where the platform adds them only around the handler.
@@ -20,6 +21,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Effect, FiberRef, Layer, Tracer } from "effect"
 import { compose, identity } from "effect/Function"
+import { OverlayMap } from "../runtime/ContextOverlay.js"
 import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
 
 type Route = HttpLayerRouter.Route<unknown, unknown>
@@ -87,28 +89,29 @@ const make = Effect.gen(function*() {
     return found === undefined && request.method === "HEAD" ? router.find("GET", request.url) : found
   }
 
-  const annotateSpan = (context: ReadonlyMap<string, unknown>, route: Route) => {
+  /** What the route's handler finds in its context: the query, the route and its parameters; and the span told. */
+  const addRouteEntries = (context: Map<string, unknown>, found: HttpLayerRouter.FindMyWay.FindResult<Route>) => {
+    context.set(HttpServerRequest.ParsedSearchParams.key, found.searchParams)
+    context.set(HttpRouter.RouteContext.key, routeContext(found.handler, found.params))
     const span = context.get(Tracer.ParentSpan.key) as Tracer.AnySpan | undefined
-    if (span !== undefined && span._tag === "Span") span.attribute("http.route", route.path)
+    if (span !== undefined && span._tag === "Span") span.attribute("http.route", found.handler.path)
   }
 
   const interruptibleHandler = (route: Route) =>
     (route.uninterruptible ? route.handler : Effect.interruptible(route.handler)) as App
 
-  /** The platform's routing, inside the request's fiber. */
+  /** The platform's routing, inside the request's fiber: the route's entries laid over the request's context. */
   const routing: App = Effect.withFiberRuntime((fiber) => {
-    const contextMap = new Map(fiber.currentContext.unsafeMap)
-    const request = contextMap.get(HttpServerRequest.HttpServerRequest.key) as HttpServerRequest.HttpServerRequest
+    const context = new OverlayMap<string, unknown>(fiber.currentContext.unsafeMap)
+    const request = context.get(HttpServerRequest.HttpServerRequest.key) as HttpServerRequest.HttpServerRequest
     const found = find(request)
     if (found === undefined) return Effect.fail(new HttpServerError.RouteNotFound({ request }))
     const route = found.handler
     if (route.prefix._tag === "Some") {
-      contextMap.set(HttpServerRequest.HttpServerRequest.key, sliceRequestUrl(request, route.prefix.value))
+      context.set(HttpServerRequest.HttpServerRequest.key, sliceRequestUrl(request, route.prefix.value))
     }
-    contextMap.set(HttpServerRequest.ParsedSearchParams.key, found.searchParams)
-    contextMap.set(HttpRouter.RouteContext.key, routeContext(route, found.params))
-    annotateSpan(contextMap, route)
-    return Effect.locally(interruptibleHandler(route), FiberRef.currentContext, Context.unsafeMake(contextMap))
+    addRouteEntries(context, found)
+    return Effect.locally(interruptibleHandler(route), FiberRef.currentContext, Context.unsafeMake(context))
   })
 
   const asHttpEffect = () => {
@@ -128,9 +131,7 @@ const make = Effect.gen(function*() {
       const route = found.handler
       // Under a prefix the handler sees the request with its URL cut, and the middleware the whole one.
       if (route.prefix._tag === "Some") return undefined
-      context.set(HttpServerRequest.ParsedSearchParams.key, found.searchParams)
-      context.set(HttpRouter.RouteContext.key, routeContext(route, found.params))
-      annotateSpan(context, route)
+      addRouteEntries(context, found)
       let app = routed.get(route)
       if (app === undefined) {
         app = withGlobal(interruptibleHandler(route))

@@ -259,7 +259,7 @@ type Handled = Effect.Effect<unknown, unknown, HttpServerRequest.HttpServerReque
 /**
  * Routing ahead of the request's fiber: while the adapter builds the request's context, it may add what the route
  * needs to `context` (a map only this request's fiber will hold) and return the app to run for the request; or
- * return undefined to leave it to the app it was registered for. It must not fail or throw.
+ * return undefined to leave it to the app it was registered for. One that throws leaves the request to the app too.
  */
 export type Preroute = (request: HttpServerRequest.HttpServerRequest, context: Map<string, unknown>) => App | undefined
 
