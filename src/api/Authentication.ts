@@ -7,7 +7,7 @@
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
 import { Auth, type VerifiedUser } from "../core/auth/Auth.js"
 import * as ApiError from "../core/errors/ApiError.js"
 import type { User } from "../domain/UserRepo.js"
@@ -49,45 +49,58 @@ export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthenticati
 }) {}
 
 /**
- * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row. Made
- * once: every request runs the same effect.
+ * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row; what
+ * fails is `declare`d. Made once: every request runs the same effect. A caller whose token and row are both still
+ * remembered is found with no more than two lookups, before any effect is built: most requests are such.
  */
-const authenticator = <E>(admit?: (claims: VerifiedUser) => Effect.Effect<void, E>) =>
+const authenticator = <E>(
+  declare: <A, R>(effect: Effect.Effect<A, unknown, R>) => Effect.Effect<A, E, R>,
+  admit?: (claims: VerifiedUser) => E | undefined
+) =>
   Effect.gen(function*() {
     const auth = yield* Auth
     const users = yield* UserSync
-    const caller = (claims: VerifiedUser) => Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
-    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      Effect.flatMap(
-        auth.verifyAuthorization(request.headers.authorization),
-        admit === undefined ? caller : (claims) => Effect.zipRight(admit(claims), caller(claims))
-      ))
+    const caller = (claims: VerifiedUser): Effect.Effect<Caller, unknown> => {
+      const refusal = admit?.(claims)
+      return refusal === undefined
+        ? Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
+        : Effect.fail(refusal)
+    }
+    const verify = (header: string | undefined) => declare(Effect.flatMap(auth.verifyAuthorization(header), caller))
+    return Effect.withFiberRuntime<Caller, E>((fiber) => {
+      const header = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).headers.authorization
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const claims = auth.remembered(header, now)
+      const user = claims === undefined ? undefined : users.remembered(claims, now)
+      if (user === undefined) return verify(header)
+      const refusal = admit?.(claims!)
+      return refusal === undefined ? Effect.succeed({ user, claims: claims! }) : Effect.fail(refusal)
+    })
   })
 
 export const AuthenticationLive = Layer.effect(
   Authentication,
-  Effect.map(authenticator(), (authenticate) => {
-    const authenticated = authenticate.pipe(
-      ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)
-    )
-    return { bearer: () => authenticated }
-  })
+  Effect.map(
+    authenticator(ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)),
+    (authenticated) => ({ bearer: () => authenticated })
+  )
 )
 
 const adminsOnly = (claims: VerifiedUser) =>
-  claims.isAdmin ? Effect.void : Effect.fail(new ApiError.Forbidden({ message: "Admins only" }))
+  claims.isAdmin ? undefined : new ApiError.Forbidden({ message: "Admins only" })
 
 export const AdminAuthenticationLive = Layer.effect(
   AdminAuthentication,
-  Effect.map(authenticator(adminsOnly), (authenticate) => {
-    const authenticated = authenticate.pipe(
+  Effect.map(
+    authenticator(
       ApiError.declared(
         ApiError.Unauthorized,
         ApiError.Forbidden,
         ApiError.ServiceUnavailable,
         ApiError.DbPoolExhausted
-      )
-    )
-    return { bearer: () => authenticated }
-  })
+      ),
+      adminsOnly
+    ),
+    (authenticated) => ({ bearer: () => authenticated })
+  )
 )

@@ -28,6 +28,8 @@ const fingerprint = (claims: SupabaseClaims) => `${claims.email ?? ""}\u0000${ap
 export interface Service {
   /** The caller's row: from memory when fresh and unchanged, else upserted (created on first sight). */
   readonly sync: (claims: SupabaseClaims) => Effect.Effect<User, DbFailure>
+  /** What `sync` would give at `now` from memory alone; undefined when it would go to the database. */
+  readonly remembered: (claims: SupabaseClaims, now: number) => User | undefined
 }
 
 export class UserSync extends Context.Tag("domain/UserSync")<UserSync, Service>() {}
@@ -38,14 +40,20 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
     const freshMillis = Duration.toMillis(options.freshFor)
     const entries = new BoundedMap<string, Entry>(options.maxEntries)
 
+    const remembered = (claims: SupabaseClaims, now: number, print = fingerprint(claims)): User | undefined => {
+      const known = entries.get(claims.sub)
+      return known !== undefined && known.fingerprint === print && now - known.syncedAt < freshMillis
+        ? known.user
+        : undefined
+    }
+
     return {
+      remembered: (claims, now) => remembered(claims, now),
       sync: (claims) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const print = fingerprint(claims)
-          const known = entries.get(claims.sub)
-          if (known !== undefined && known.fingerprint === print && now - known.syncedAt < freshMillis) {
-            return Effect.succeed(known.user)
-          }
+          const known = remembered(claims, now, print)
+          if (known !== undefined) return Effect.succeed(known)
           return Effect.tap(
             repo.getOrCreateFromSupabase(claims),
             (user) => Effect.sync(() => entries.set(claims.sub, { user, fingerprint: print, syncedAt: now }))

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, FastCheck as fc, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { UserView } from "../../src/api/MeGroup.js"
@@ -67,6 +67,39 @@ layer(TestServerLayer.layer(), { excludeTestServices: true })("GET /api/v1/me", 
       assert.strictEqual(new Set(responses.map((r) => r.json().id)).size, 1)
       assert.strictEqual((yield* rowsFor(user.id)).length, 1)
     }))
+
+  // A caller's services go into the request's own context: concurrent callers, remembered or new, never see
+  // another's row, in whatever order their requests interleave.
+  it.effect.prop(
+    "concurrent callers each get their own row, whether their token and row are remembered or not",
+    [fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 })],
+    ([picks]) =>
+      Effect.gen(function*() {
+        const issuer = yield* standIn
+        const callers = yield* Effect.forEach(Array.from({ length: 4 }), () => {
+          const user = issuer.createUser({
+            email: `iso-${randomUUID().slice(0, 8)}@example.com`,
+            password: "password-123"
+          })
+          return Effect.map(Effect.promise(() => issuer.signToken({ user: user.id })), (token) => ({ user, token }))
+        })
+        // Some callers are remembered before the burst, the others are seen for the first time in it.
+        for (const caller of callers.slice(0, 2)) {
+          assert.strictEqual((yield* call("/api/v1/me", bearer(caller.token))).response.status, 200)
+        }
+        const responses = yield* Effect.forEach(
+          picks,
+          (pick) => Effect.map(call("/api/v1/me", bearer(callers[pick]!.token)), (result) => ({ pick, result })),
+          { concurrency: "unbounded" }
+        )
+        for (const { pick, result } of responses) {
+          assert.strictEqual(result.response.status, 200)
+          assert.strictEqual(result.json().supabase_user_id, callers[pick]!.user.id)
+          assert.strictEqual(result.json().email, callers[pick]!.user.email)
+        }
+      }),
+    { fastCheck: { numRuns: 15 } }
+  )
 
   it.effect("no token, or a bad one, is a 401 envelope with WWW-Authenticate: Bearer", () =>
     Effect.gen(function*() {

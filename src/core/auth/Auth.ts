@@ -118,6 +118,12 @@ export interface Service {
   readonly verifyToken: (token: string) => Effect.Effect<VerifiedUser, AuthError>
   /** The user of an `Authorization` header: only the `Bearer` scheme is accepted (`bearerToken`). */
   readonly verifyAuthorization: (header: string | undefined) => Effect.Effect<VerifiedUser, AuthError>
+  /**
+   * What `verifyAuthorization` would succeed with at `now` without any work beyond a lookup: the user of a Bearer
+   * token verified earlier and still remembered (and not refused since). Undefined for anything else, which
+   * `verifyAuthorization` then decides. No effect: the request path calls it before building any.
+   */
+  readonly remembered: (header: string | undefined, now: number) => VerifiedUser | undefined
   /** For `/ready`: the key set can be fetched, or a last good one is held. */
   readonly ready: Effect.Effect<void, Jwks.JwksUnavailable>
 }
@@ -195,7 +201,17 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
     const verifyAuthorization = (header: string | undefined) =>
       Either.match(bearerToken(header), { onLeft: (reason) => refuse(reason), onRight: verifyToken })
 
-    return { verifyToken, verifyAuthorization, ready: verifier.ready }
+    // The token's characters are not checked here: the verifier remembers only tokens that parsed, whose characters
+    // are all base64url or dots, so a remembered token passes `bearerToken`; any other is not found.
+    const remembered = (header: string | undefined, now: number): VerifiedUser | undefined => {
+      if (header === undefined) return undefined
+      const start = tokenStart(header)
+      if (start === -1 || start === header.length || header.length - start > verifier.maxTokenBytes) return undefined
+      const tokenDigest = digest(header.slice(start))
+      return refused.get(tokenDigest, now) === undefined ? verifier.cached(tokenDigest, now) : undefined
+    }
+
+    return { verifyToken, verifyAuthorization, remembered, ready: verifier.ready }
   })
 
 /** `Auth` on a `JwksVerifier` the caller provides; `Auth.ready` is the `auth` check of `/ready`. */

@@ -92,6 +92,11 @@ export interface Service {
   readonly verify: (token: string) => Effect.Effect<VerifiedUser, TokenRejected>
   /** `verify` for a caller that already read the clock and digested the token (`Auth`). */
   readonly verifyAt: (token: string, tokenDigest: string, now: number) => Effect.Effect<VerifiedUser, TokenRejected>
+  /**
+   * The user of a token this verifier checked and still remembers at `now`, by its digest; undefined otherwise. Only a
+   * token that parsed (three base64url segments) and whose signature held is remembered.
+   */
+  readonly cached: (tokenDigest: string, now: number) => VerifiedUser | undefined
   readonly maxTokenBytes: number
   /** For `/ready`: a key set can be fetched, or a last good one is held. */
   readonly ready: Effect.Effect<void, JwksCache.JwksUnavailable>
@@ -256,6 +261,7 @@ export const makeWithSource = (
             ? reject(Rejection.Malformed({ detail: "token too large" }))
             : verifyAt(token, digest(token), now)),
       verifyAt,
+      cached: (tokenDigest, now) => verified.get(tokenDigest, now),
       maxTokenBytes: options.maxTokenBytes,
       ready: keySets.ready,
       status: Effect.map(keySets.status, (keySet) => ({ cachedTokens: verified.size, keySet }))

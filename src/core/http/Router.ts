@@ -21,7 +21,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Effect, FiberRef, Layer, Tracer } from "effect"
 import { compose, identity } from "effect/Function"
-import { OverlayMap } from "../runtime/ContextOverlay.js"
+import { RequestOverlay } from "../runtime/ContextOverlay.js"
 import * as NodeHttpAdapter from "./node/NodeHttpAdapter.js"
 
 type Route = HttpLayerRouter.Route<unknown, unknown>
@@ -102,7 +102,7 @@ const make = Effect.gen(function*() {
 
   /** The platform's routing, inside the request's fiber: the route's entries laid over the request's context. */
   const routing: App = Effect.withFiberRuntime((fiber) => {
-    const context = new OverlayMap<string, unknown>(fiber.currentContext.unsafeMap)
+    const context = new RequestOverlay<string, unknown>(fiber.currentContext.unsafeMap)
     const request = context.get(HttpServerRequest.HttpServerRequest.key) as HttpServerRequest.HttpServerRequest
     const found = find(request)
     if (found === undefined) return Effect.fail(new HttpServerError.RouteNotFound({ request }))

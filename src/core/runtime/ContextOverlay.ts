@@ -91,6 +91,16 @@ export class OverlayMap<K, V> extends Map<K, V> {
   }
 }
 
+/**
+ * The map of one request's own context, made by the server for that request's fiber alone: its route may write into
+ * it what the rest of the request is to see (an endpoint's middleware's services), where it would otherwise make a
+ * context and switch the fiber to it and back. Writing into a context's map is what Effect never does; it is safe
+ * here because no other request or fiber outside the request holds this map. One thing Effect computes from a
+ * context can go stale: its hash, cached on first use, counts the entries then. Effect compares contexts by hash
+ * only to skip setting an equal one, so a stale hash costs at most a set.
+ */
+export class RequestOverlay<K, V> extends OverlayMap<K, V> {}
+
 /** A context of `parent`'s services and `entries` (which win over the parent's), made without copying `parent`. */
 export const make = <Services>(
   parent: Context.Context<Services>,

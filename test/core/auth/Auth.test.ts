@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
   Cause,
+  Clock,
   ConfigProvider,
   Duration,
   Effect,
@@ -11,6 +12,7 @@ import {
   Layer,
   Option,
   Redacted,
+  Runtime,
   TestClock
 } from "effect"
 import { randomUUID } from "node:crypto"
@@ -156,6 +158,54 @@ describe("Auth", () => {
       })
       assert.isTrue(results.every((r) => r.sub === user.id))
       assert.strictEqual(server.counts.user, 1)
+    }).pipe(Effect.provide(clients)))
+
+  // The request path asks `remembered` first and builds no effect when it answers: it must answer only what
+  // `verifyAuthorization` would, and answer for every remembered token, in any header that carries one.
+  it.scoped("remembered answers only what verifyAuthorization would succeed with, and for every token it verified", () =>
+    Effect.gen(function*() {
+      const { auth, server, user } = yield* setup()
+      const tokens = yield* Effect.all([sign(server, { user: user.id }), sign(server, { user: user.id })])
+      const verified = new Set<string>()
+      const runtime = yield* Effect.runtime<never>()
+      const anyCase = fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }).map((upper) =>
+        [..."bearer"].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join("")
+      )
+      const token = fc.oneof(
+        fc.constantFrom(...tokens),
+        fc.constantFrom(...tokens).map((t) => `${t}=`),
+        fc.constantFrom(...tokens).map((t) => `${t}!`),
+        fc.constantFrom(...tokens).map((t) => t.slice(0, -1)),
+        fc.constantFrom(...tokens).map((t) => t.replace(".", "..")),
+        fc.string({ maxLength: 12 })
+      )
+      const header = fc.oneof(
+        fc.tuple(anyCase, fc.constantFrom(" ", "  ", "\t", ""), token).map(([scheme, gap, t]) => `${scheme}${gap}${t}`),
+        fc.tuple(fc.string({ maxLength: 8 }), token).map(([prefix, t]) => `${prefix}${t}`)
+      )
+      const grammar = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(header, (value) =>
+            Runtime.runPromise(runtime)(Effect.gen(function*() {
+              const now = yield* Clock.currentTimeMillis
+              const remembered = auth.remembered(value, now)
+              const match = grammar.exec(value)
+              if (match !== null && verified.has(match[1]!)) assert.isDefined(remembered, value.slice(0, 12))
+              const exit = yield* Effect.exit(auth.verifyAuthorization(value))
+              if (Exit.isSuccess(exit)) verified.add(match![1]!)
+              if (remembered !== undefined) {
+                assert.isTrue(Exit.isSuccess(exit), value.slice(0, 12))
+                assert.deepStrictEqual(Exit.isSuccess(exit) ? exit.value : undefined, remembered)
+              }
+            }))),
+          { numRuns: 400 }
+        )
+      )
+      assert.strictEqual(verified.size, 2)
+      // Remembered for the token cache's lifetime, no longer.
+      yield* TestClock.adjust(Duration.seconds(61))
+      assert.isUndefined(auth.remembered(`Bearer ${tokens[0]}`, yield* Clock.currentTimeMillis))
     }).pipe(Effect.provide(clients)))
 
   it.scoped("remembers refused tokens for the negative cache TTL", () =>

@@ -45,7 +45,7 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import * as WS from "ws"
-import { OverlayMap } from "../../runtime/ContextOverlay.js"
+import { RequestOverlay } from "../../runtime/ContextOverlay.js"
 import { NodeServerRequest, writeResponse } from "./Exchange.js"
 
 export interface Options {
@@ -338,7 +338,7 @@ const forkRequest = (
 
   return (request: NodeServerRequest): Fiber.RuntimeFiber<unknown, unknown> => {
     // The server's services stay where they are: the request's entries go over them, not into a copy of them.
-    const context = new OverlayMap<string, unknown>(baseContext)
+    const context = new RequestOverlay<string, unknown>(baseContext)
     context.set(requestKey, request)
     context.set(scopeKey, nextScope())
     let handled = untraced
