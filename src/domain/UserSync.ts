@@ -18,6 +18,8 @@ export const defaults: Options = { freshFor: Duration.minutes(1), maxEntries: 10
 
 interface Entry {
   readonly user: User
+  /** The claims it was synced for: the same object again (a remembered token's) has the same fingerprint. */
+  readonly claims: SupabaseClaims
   readonly fingerprint: string
   readonly syncedAt: number
 }
@@ -40,9 +42,10 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
     const freshMillis = Duration.toMillis(options.freshFor)
     const entries = new BoundedMap<string, Entry>(options.maxEntries)
 
-    const remembered = (claims: SupabaseClaims, now: number, print = fingerprint(claims)): User | undefined => {
+    const remembered = (claims: SupabaseClaims, now: number, print?: string): User | undefined => {
       const known = entries.get(claims.sub)
-      return known !== undefined && known.fingerprint === print && now - known.syncedAt < freshMillis
+      return known !== undefined && now - known.syncedAt < freshMillis &&
+          (known.claims === claims || known.fingerprint === (print ?? fingerprint(claims)))
         ? known.user
         : undefined
     }
@@ -56,7 +59,7 @@ export const make = (options: Options = defaults): Effect.Effect<Service, never,
           if (known !== undefined) return Effect.succeed(known)
           return Effect.tap(
             repo.getOrCreateFromSupabase(claims),
-            (user) => Effect.sync(() => entries.set(claims.sub, { user, fingerprint: print, syncedAt: now }))
+            (user) => Effect.sync(() => entries.set(claims.sub, { user, claims, fingerprint: print, syncedAt: now }))
           )
         })
     }
