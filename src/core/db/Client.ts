@@ -10,40 +10,40 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { Row } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
-import { Context, Effect, Effectable, FiberRef, Option } from "effect"
+import { Cause, Context, Effect, Effectable, FiberRef, Option, RuntimeFlags } from "effect"
 import { identity } from "effect/Function"
 import type pg from "pg"
 import * as Pool from "./Pool.js"
 
-/**
- * One statement on a connection checked out for it alone. Interrupted while it runs, the caller is let go at once;
- * the statement is cancelled where that cannot touch anyone else's (see `Pool.cancelStatement`), and its
- * connection goes back to the pool (or is closed, after a cancel) once the statement has ended. Interrupted while it
- * waits for a connection, the connection is returned as soon as the pool hands it over.
- */
-const run = <A>(
-  pool: pg.Pool,
-  text: string,
-  params: ReadonlyArray<unknown>
-): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-  Effect.async((resume) => {
-    let interrupted = false
-    let running: pg.PoolClient | undefined
-    pool.connect((cause, client, release) => {
+type Resume<A> = (effect: Effect.Effect<ReadonlyArray<A>, SqlError>) => void
+
+/** A statement's way through the pool: a connection checked out, the statement sent, the connection returned. */
+class Checkout<A> {
+  private interrupted = false
+  private running: pg.PoolClient | undefined = undefined
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly text: string,
+    private readonly params: ReadonlyArray<unknown>
+  ) {}
+
+  start(resume: Resume<A>): void {
+    this.pool.connect((cause, client, release) => {
       if (cause || client === undefined) {
-        if (!interrupted) {
+        if (!this.interrupted) {
           resume(Effect.fail(
             new SqlError({ cause: cause ?? new Error("No client returned"), message: "Failed to acquire connection" })
           ))
         }
         return
       }
-      if (interrupted) return release()
-      running = client
-      client.query(text, [...params], (cause: Error | undefined, result: pg.QueryResult) => {
-        running = undefined
+      if (this.interrupted) return release()
+      this.running = client
+      client.query(this.text, [...this.params], (cause: Error | undefined, result: pg.QueryResult) => {
+        this.running = undefined
         release()
-        if (interrupted) return
+        if (this.interrupted) return
         resume(
           cause
             ? Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
@@ -52,11 +52,41 @@ const run = <A>(
         )
       })
     })
-    return Effect.sync(() => {
-      interrupted = true
-      if (running !== undefined) Pool.cancelStatement(running)
-    })
-  })
+  }
+
+  /** The caller left: its statement, if one runs, is cancelled where that is safe (see `Pool.cancelStatement`). */
+  interrupt(): void {
+    this.interrupted = true
+    if (this.running !== undefined) Pool.cancelStatement(this.running)
+  }
+}
+
+/**
+ * One statement on a connection checked out for it alone. Interrupted while it runs, the caller is let go at once;
+ * the statement is cancelled where that cannot touch anyone else's (see `Pool.cancelStatement`), and its
+ * connection goes back to the pool (or is closed, after a cancel) once the statement has ended. Interrupted while it
+ * waits for a connection, the connection is returned as soon as the pool hands it over.
+ *
+ * `interruptible` is the caller's interruptibility: where it cannot be interrupted, nothing needs to watch for it.
+ * Built of the fewest steps that keep the above: `Effect.async` with a canceler wraps each call in `onInterrupt`,
+ * whose extra steps and allocations cost more than `pg`'s own work for a short statement.
+ */
+const run = <A>(
+  pool: pg.Pool,
+  text: string,
+  params: ReadonlyArray<unknown>,
+  interruptible: boolean
+): Effect.Effect<ReadonlyArray<A>, SqlError> => {
+  const checkout = new Checkout<A>(pool, text, params)
+  const statement = Effect.async<ReadonlyArray<A>, SqlError>((resume) => checkout.start(resume))
+  if (!interruptible) return statement
+  // Handlers are skipped once a fiber is interrupted, except in an uninterruptible region: the statement alone is
+  // interruptible, its handler is not.
+  return Effect.uninterruptible(Effect.catchAllCause(Effect.interruptible(statement), (cause) => {
+    if (Cause.isInterrupted(cause)) checkout.interrupt()
+    return Effect.failCause(cause)
+  }))
+}
 
 /** The attributes @effect/sql-pg gives its statement spans. */
 const spanAttributesOf = (config: PgClient.PgClientConfig): ReadonlyArray<readonly [string, unknown]> => [
@@ -113,7 +143,7 @@ const PooledStatement =
       }
 
       commit(): Effect.Effect<ReadonlyArray<A>, SqlError> {
-        return Effect.withFiberRuntime((fiber) => {
+        return Effect.withFiberRuntime((fiber, status) => {
           // In a transaction the statement belongs on the transaction's connection; a transformer may rewrite it.
           if (
             Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)) ||
@@ -125,14 +155,16 @@ const PooledStatement =
           const [text, params] = this.statement.compile()
           // A statement outside any span would open a trace of its own (readiness pings, benchmarks): only a statement
           // within a traced operation gets a span, as OpenTelemetry's `requireParentSpan` does for `pg`.
+          const interruptible = RuntimeFlags.interruption(status.runtimeFlags)
           if (fiber.currentSpan === undefined || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) {
-            return run(this.pool, text, params)
+            return run(this.pool, text, params, interruptible)
           }
           return Effect.useSpan("sql.execute", { kind: "client", captureStackTrace: false }, (span) => {
             for (const [key, value] of this.spanAttributes) span.attribute(key, value)
             span.attribute("db.operation.name", "execute")
             span.attribute("db.query.text", text)
-            return run(this.pool, text, params)
+            // The span's own bracket restores the caller's interruptibility around this.
+            return run(this.pool, text, params, interruptible)
           })
         })
       }

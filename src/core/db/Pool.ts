@@ -110,6 +110,9 @@ class AppClient extends pg.Client {
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
   private readonly session: StatementTimeout.Session
+  private readonly trackTransactionStatus = (message: { readonly status?: string }): void => {
+    this.transactionStatus = message.status ?? "I"
+  }
 
   constructor(config?: AppClientConfig) {
     super(config)
@@ -127,10 +130,9 @@ class AppClient extends pg.Client {
           ? prelude
           : undefined
     }
-    // Registered before pg's own listener, which sends the next query: the status is known by then.
-    this.connection.on("readyForQuery", (message: { readonly status?: string }) => {
-      this.transactionStatus = message.status ?? "I"
-    })
+    // Registered before pg's own listener, which sends the next query: the status is known by then. Only the
+    // prelude reads it: without a timeout there is none to track.
+    if (prelude !== undefined) this.connection.on("readyForQuery", this.trackTransactionStatus)
     // Checked out, a client has no error listener of the pool's, and an error event without one would crash the
     // process; the statement running then fails on its own with the same error.
     this.on("error", (error: Error) => {
@@ -153,6 +155,8 @@ class AppClient extends pg.Client {
         if (this.direct && this.sessionSetting !== undefined) {
           await super.query(this.sessionSetting)
           this.timeoutInSession = true
+          // No prelude from now on: nothing reads the status, and each statement is spared an event listener.
+          this.connection.off("readyForQuery", this.trackTransactionStatus)
         }
       } catch (error) {
         // The pool forgets a client that failed to connect without closing it.

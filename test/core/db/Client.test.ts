@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Option, Stream, Tracer } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Option, Ref, Stream, Tracer } from "effect"
 import { MainDb } from "../../../src/core/db/Database.js"
 import {
   adminQuery,
@@ -243,6 +243,45 @@ describe("DatabaseClient", () => {
         }).pipe(
           Effect.provide(layerPools(db.url, uniqueAppName("wait"), { main: { size: 1, acquireTimeout: "2 seconds" } }))
         )
+      }))
+
+    it.effect("a statement keeps its caller's interruptibility: uninterruptible, it runs to its end; restored, it is interrupted", () =>
+      Effect.gen(function*() {
+        const db = yield* TestDb
+        const app = uniqueAppName("mask")
+        yield* Effect.gen(function*() {
+          const sql = yield* MainDb
+          const active = eventually(
+            backends(db.url, db.name, [`${app}_main`]),
+            (rows) => rows.some((row) => row.state === "active")
+          )
+          const finished = yield* Ref.make(false)
+          const shielded = yield* Effect.fork(
+            Effect.uninterruptible(Effect.zipRight(sql`select pg_sleep(0.3)`, Ref.set(finished, true)))
+          )
+          yield* active
+          yield* Fiber.interrupt(shielded)
+          assert.isTrue(yield* Ref.get(finished))
+
+          const outcome = yield* Ref.make(Option.none<Exit.Exit<unknown, unknown>>())
+          const restored = yield* Effect.fork(
+            Effect.uninterruptibleMask((restore) =>
+              Effect.exit(restore(sql`select pg_sleep(30)`)).pipe(
+                Effect.tap((exit) => Ref.set(outcome, Option.some(exit)))
+              )
+            )
+          )
+          yield* active
+          yield* Fiber.interrupt(restored)
+          assert.isTrue(Option.exists(yield* Ref.get(outcome), Exit.isInterrupted))
+          // Cancelled, as any interrupted statement on a direct connection: the one connection serves on at once.
+          assert.deepStrictEqual(
+            yield* sql`select 2 as n`.pipe(
+              Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("not cancelled") })
+            ),
+            [{ n: 2 }]
+          )
+        }).pipe(Effect.provide(layerPools(db.url, app, { main: { size: 1 } })))
       }))
 
     it.effect("a statement has a `sql.execute` span within a traced operation, and none on its own", () =>
