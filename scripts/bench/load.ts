@@ -122,7 +122,9 @@ export const measure = (
     }
     return { rps: Number(rps?.[1] ?? 0), p50: percentile("50"), p99: percentile("99") }
   }
-  const output = execFileSync(process.execPath, [
+  // Pinned to the CPU the server is not on, as wrk is.
+  const output = execFileSync(pin ? "taskset" : process.execPath, [
+    ...(pin ? ["-c", "1", process.execPath] : []),
     "node_modules/autocannon/autocannon.js",
     "-j",
     "-c",
