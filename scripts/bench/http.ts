@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url"
 import {
   compare,
+  cpuRow,
   freePort,
   loadGenerator,
   measure,
@@ -12,6 +13,7 @@ import {
   type Row,
   startServer,
   stopServer,
+  withCpu,
   withGoal
 } from "./load.js"
 import * as BenchServer from "./server.js"
@@ -27,12 +29,13 @@ export const run = async (options: { readonly seconds?: number } = {}): Promise<
   try {
     const health = compare(
       "GET /health, full stack vs Fastify",
-      () => measure(`${ours.url}/health`, { seconds, connections: 50 }),
-      () => measure(`http://127.0.0.1:${basePort}/health`, { seconds, connections: 50 })
+      withCpu(ours.pid, seconds, () => measure(`${ours.url}/health`, { seconds, connections: 50 })),
+      withCpu(base.pid!, seconds, () => measure(`http://127.0.0.1:${basePort}/health`, { seconds, connections: 50 }))
     )
     const { baseline, ours: ourLatency } = health.latency!
     return [
       withGoal(health, { of: "ratio", atLeast: 0.5 }),
+      ...cpuRow("GET /health, server CPU per request, ours vs Fastify", health),
       {
         name: "p99 latency /health at 50 connections, ours vs Fastify",
         ours: ourLatency.p99,

@@ -1,5 +1,6 @@
 /** Benchmark plumbing: servers in their own processes, load from a second process (wrk, or autocannon without it). */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 
 export interface Row {
@@ -8,6 +9,8 @@ export interface Row {
   readonly baseline: number
   readonly ratio: number
   readonly unit?: string
+  /** Median server CPU time per request of each side's rounds, in microseconds, when the case measured it. */
+  readonly cpu?: { readonly ours: number; readonly baseline: number }
   /** Median latencies of each side's rounds, in milliseconds, when the case measured them. */
   readonly latency?: { readonly ours: Latency; readonly baseline: Latency }
   /** The target this row is held to (issue 14's table): a bound on its ratio, or on `ours` itself. */
@@ -37,6 +40,25 @@ export interface Latency {
 /** One load round: requests per second and the latency percentiles (milliseconds). */
 export interface Sample extends Latency {
   readonly rps: number
+  /** The server process's CPU time (user and system) per request, in microseconds, when its pid was given. */
+  readonly cpuMicros?: number
+}
+
+/** CPU time a process has used so far, in microseconds (Linux `/proc`; clock ticks of 10 ms). */
+const processCpuMicros = (pid: number): number => {
+  const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
+
+/**
+ * A round of `round`, with the CPU time process `pid` used per request: a steadier figure than requests per second
+ * on a shared machine, since time the server spends waiting for the load generator or the CPU is not in it.
+ */
+export const withCpu = (pid: number, seconds: number, round: () => Sample) => (): Sample => {
+  const before = processCpuMicros(pid)
+  const sample = round()
+  const requests = sample.rps * seconds
+  return requests > 0 ? { ...sample, cpuMicros: (processCpuMicros(pid) - before) / requests } : sample
 }
 
 export const freePort = (): Promise<number> =>
@@ -167,15 +189,33 @@ export const compare = (
   }
   const oursRps = median(a.map((sample) => sample.rps))
   const baselineRps = median(b.map((sample) => sample.rps))
+  const cpu = (samples: ReadonlyArray<Sample>) =>
+    samples.every((sample) => sample.cpuMicros !== undefined) ? median(samples.map((s) => s.cpuMicros!)) : undefined
+  const oursCpu = cpu(a)
+  const baselineCpu = cpu(b)
   return {
     name,
     ours: oursRps,
     baseline: baselineRps,
     ratio: oursRps / baselineRps,
     unit: "req/s",
+    ...(oursCpu !== undefined && baselineCpu !== undefined ? { cpu: { ours: oursCpu, baseline: baselineCpu } } : {}),
     latency: { ours: latencyOf(a), baseline: latencyOf(b) }
   }
 }
+
+/**
+ * The server CPU per request of both sides of a compared case, as a row of its own (no goal: the goals are in
+ * requests per second); the ratio is baseline over ours, so higher is better, as for requests per second.
+ */
+export const cpuRow = (name: string, row: Row): ReadonlyArray<Row> =>
+  row.cpu === undefined ? [] : [{
+    name,
+    ours: row.cpu.ours,
+    baseline: row.cpu.baseline,
+    ratio: row.cpu.baseline / row.cpu.ours,
+    unit: "µs CPU/request; ratio baseline/ours"
+  }]
 
 export const printRows = (rows: ReadonlyArray<Row>): void => {
   const width = Math.max(...rows.map((row) => row.name.length), 4)

@@ -3,7 +3,7 @@
  * on the same server, alternating, from a second process.
  */
 import { fileURLToPath } from "node:url"
-import { compare, loadGenerator, measure, printRows, type Row, withGoal } from "./load.js"
+import { compare, cpuRow, loadGenerator, measure, printRows, type Row, withCpu, withGoal } from "./load.js"
 import * as BenchServer from "./server.js"
 
 export const run = async (options: { readonly seconds?: number } = {}): Promise<ReadonlyArray<Row>> => {
@@ -15,15 +15,14 @@ export const run = async (options: { readonly seconds?: number } = {}): Promise<
     const headers = { authorization: `Bearer ${token}` }
     const first = await fetch(`${server.url}/api/v1/me`, { headers })
     if (first.status !== 200) throw new Error(`/me answered ${first.status}: ${await first.text()}`)
+    const me = compare(
+      "GET /api/v1/me (cached token) vs GET /health",
+      withCpu(server.pid, seconds, () => measure(`${server.url}/api/v1/me`, { seconds, connections: 50, headers })),
+      withCpu(server.pid, seconds, () => measure(`${server.url}/health`, { seconds, connections: 50 }))
+    )
     return [
-      withGoal(
-        compare(
-          "GET /api/v1/me (cached token) vs GET /health",
-          () => measure(`${server.url}/api/v1/me`, { seconds, connections: 50, headers }),
-          () => measure(`${server.url}/health`, { seconds, connections: 50 })
-        ),
-        { of: "ratio", atLeast: 0.8 }
-      )
+      withGoal(me, { of: "ratio", atLeast: 0.8 }),
+      ...cpuRow("GET /api/v1/me vs GET /health, server CPU per request", me)
     ]
   } finally {
     await server.stop()
