@@ -50,8 +50,8 @@ export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthenticati
 
 /**
  * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row; what
- * fails is `declare`d. Made once: every request runs the same effect. A caller whose token and row are both still
- * remembered is found with no more than two lookups, before any effect is built: most requests are such.
+ * fails is `declare`d. Made once: every request runs the same effect. An admitted caller whose token and row are both
+ * still remembered is found with a few lookups, before any effect is built: most requests are such.
  */
 const authenticator = <E>(
   declare: <A, R>(effect: Effect.Effect<A, unknown, R>) => Effect.Effect<A, E, R>,
@@ -72,9 +72,10 @@ const authenticator = <E>(
       const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
       const claims = auth.remembered(header, now)
       const user = claims === undefined ? undefined : users.remembered(claims, now)
-      if (user === undefined) return verify(header)
-      const refusal = admit?.(claims!)
-      return refusal === undefined ? Effect.succeed({ user, claims: claims! }) : Effect.fail(refusal)
+      // Anyone `admit` refuses gets the refusal the whole way, as the first time.
+      return user === undefined || admit?.(claims!) !== undefined
+        ? verify(header)
+        : Effect.succeed({ user, claims: claims! })
     })
   })
 

@@ -5,8 +5,8 @@
  * context, and the handler gets one context for the request: the group's, the request's and what the middleware
  * provides. When the server made the request's context for that request alone (`ContextOverlay.RequestOverlay`, as
  * the core's adapter and router do), those entries are written into it and the fiber keeps its context; otherwise
- * the handler runs in an overlay of them and the request's context is put back after. Requests are decoded, responses encoded and failures raised as the platform does (its
- * parity test runs the same API both ways). The routes go where `HttpApiBuilder.group` puts them, so
+ * the handler runs in an overlay of them and the request's context is put back after. Requests are decoded,
+ * responses encoded and failures raised as the platform does (its parity test runs the same API both ways). The routes go where `HttpApiBuilder.group` puts them, so
  * `HttpApiRoutes.layer` serves groups of either kind.
  */
 import type * as HttpApi from "@effect/platform/HttpApi"
@@ -143,16 +143,13 @@ const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context
   const serve = (provided: ReadonlyArray<readonly [string, unknown]>) =>
     Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => {
       const request = fiber.currentContext.unsafeMap
-      if (request instanceof ContextOverlay.RequestOverlay) {
-        // The request's own context (the server made it for this request alone): the entries go into it, and stay
-        // for the rest of the request, which never reads them.
-        for (const [key, value] of groupOnly(request)) if (!request.has(key)) request.set(key, value)
-        for (const [key, value] of provided) request.set(key, value)
-        return endpoint
-      }
-      const map = new ContextOverlay.OverlayMap<string, unknown>(request)
+      // The request's own context (the server made it for this request alone) takes the entries itself, and keeps
+      // them for the rest of the request, which never reads them; any other gets an overlay of them.
+      const owned = request instanceof ContextOverlay.RequestOverlay
+      const map = owned ? request : new ContextOverlay.OverlayMap<string, unknown>(request)
       for (const [key, value] of groupOnly(request)) if (!request.has(key)) map.set(key, value)
       for (const [key, value] of provided) map.set(key, value)
+      if (owned) return endpoint
       // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
       // And `Effect.locally` restores it through `acquireUseRelease`, a dozen fiber steps: the endpoint is the end of
       // the route, so the request's context is put back when it ends, except when it is interrupted (the request is
