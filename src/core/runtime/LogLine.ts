@@ -97,7 +97,8 @@ const setField = (record: Record<string, unknown>, key: string, value: unknown) 
   else record[key] = value
 }
 
-const jsonLine: FormatLine = (requestId, logLevel, message, annotations, spans, cause, date) => {
+/** A JSON line as a record, stringified: what every JSON line is (`directLine`'s too), and how most are made. */
+export const recordLine: FormatLine = (requestId, logLevel, message, annotations, spans, cause, date) => {
   const { extra, text } = messageText(message)
   const record: Record<string, unknown> = { time: isoTime(date), level: logLevel.label, message: text }
   if (requestId !== "") record.request_id = requestId
@@ -111,6 +112,72 @@ const jsonLine: FormatLine = (requestId, logLevel, message, annotations, spans, 
   // JSON escapes C0 controls itself; the rest would reach a terminal that shows the file as they are.
   return escapeControls(JSON.stringify(record))
 }
+
+/** Printable ASCII but the quote and the backslash: a JSON string body as it is (a regular expression flattens a
+ * string built up in pieces once, where `charCodeAt` in a loop may pay for it on each call). */
+const plain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+// Past this length the scan costs more than the engine's own `JSON.stringify`.
+const scanLimit = 128
+
+/** `text` as a JSON string, escaped as `recordLine` escapes it (escaping is per character, so piece by piece). */
+const jsonString = (text: string): string =>
+  text.length <= scanLimit && plain.test(text) ? `"${text}"` : escapeControls(JSON.stringify(text))
+
+// The keys a record of the shortcut's may hold as they come: not an array index (a record puts those first), nothing
+// to escape, and none of the line's own keys (a field would overwrite it in place).
+const plainKey = /^[A-Za-z_$][\w$.-]*$/
+const reservedKeys = new Set(["time", "level", "message", "request_id"])
+const knownKeys = new Map<string, boolean>()
+const isPlainKey = (key: string): boolean => {
+  let plain = knownKeys.get(key)
+  if (plain === undefined) {
+    plain = plainKey.test(key) && !reservedKeys.has(key)
+    // Field names come from code, but a caller could make them up: only so many are remembered.
+    if (knownKeys.size < 512) knownKeys.set(key, plain)
+  }
+  return plain
+}
+
+/**
+ * The line of a message whose fields are strings, numbers, booleans or null under plain keys, with no annotation,
+ * span or cause (a request's line), written out directly: the same text as `recordLine`'s, without building a record
+ * for `JSON.stringify` and scanning the whole line for controls. Undefined for any other line.
+ */
+const directLine = (requestId: string, logLevel: LogLevel.LogLevel, message: unknown, date: Date) => {
+  const { extra, text } = messageText(message)
+  let line = `{"time":"${isoTime(date)}","level":"${logLevel.label}","message":${jsonString(text)}`
+  if (requestId !== "") line += `,"request_id":${jsonString(requestId)}`
+  if (extra !== undefined) {
+    for (const key in extra) {
+      if (!isPlainKey(key)) return undefined
+      const value = extra[key]
+      switch (typeof value) {
+        case "string":
+          line += `,"${key}":${jsonString(value)}`
+          break
+        case "number":
+          line += `,"${key}":${Number.isFinite(value) ? String(value) : "null"}`
+          break
+        case "boolean":
+          line += `,"${key}":${value}`
+          break
+        case "undefined":
+          // `JSON.stringify` leaves such a property out.
+          break
+        default:
+          if (value !== null) return undefined
+          line += `,"${key}":null`
+      }
+    }
+  }
+  return line + "}"
+}
+
+const jsonLine: FormatLine = (requestId, logLevel, message, annotations, spans, cause, date) =>
+  (HashMap.size(annotations) === 0 && List.isNil(spans) && Cause.isEmpty(cause)
+    ? directLine(requestId, logLevel, message, date)
+    : undefined) ?? recordLine(requestId, logLevel, message, annotations, spans, cause, date)
 
 const prettyLine =
   (colour: boolean): FormatLine => (requestId, logLevel, message, annotations, _spans, cause, date) => {
