@@ -32,6 +32,7 @@ import {
   Exit,
   type Fiber,
   FiberId,
+  FiberRef,
   FiberRefs,
   FiberSet,
   GlobalValue,
@@ -162,7 +163,9 @@ const limitRequest = (
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   millis: number
 ) => {
-  if (nodeResponse.writableEnded && nodeRequest.complete) return
+  // Answered, and nothing more to read: a request is marked complete only after its listener returns, so one that
+  // announces no body counts as complete here.
+  if (nodeResponse.writableEnded && (nodeRequest.complete || announcesNoBody(nodeRequest))) return
   const timer = setTimeout(() => {
     if (!nodeResponse.headersSent) {
       fiber.unsafeInterruptAsFork(nodeRequest.complete ? responseTimeoutFiberId : requestTimeoutFiberId)
@@ -174,6 +177,13 @@ const limitRequest = (
   nodeResponse.once("close", () => {
     if (nodeRequest.complete) clearTimeout(timer)
   })
+}
+
+/** A request with neither `Transfer-Encoding` nor a `Content-Length` above 0: HTTP/1.1 gives it no body. */
+const announcesNoBody = (nodeRequest: Http.IncomingMessage) => {
+  const headers = nodeRequest.headers
+  const length = headers["content-length"]
+  return headers["transfer-encoding"] === undefined && (length === undefined || length === "0")
 }
 
 /** The request timeout of an upgrade request: until the handshake or a plain response writes to the socket. */
@@ -297,6 +307,7 @@ const forkRequest = (
 ) => {
   const baseContext = runtime.context.unsafeMap
   const fiberRefs = runtime.fiberRefs
+  const refsOf = requestRefs(fiberRefs)
   // The platform runs the whole exchange `uninterruptible`; routers open interruptible regions for handlers.
   const runtimeFlags = RuntimeFlags.disable(runtime.runtimeFlags, RuntimeFlags.Interruption)
   // The tracer middleware is the outermost layer: the predicate it reads is the one the server was started with.
@@ -348,14 +359,35 @@ const forkRequest = (
       const app = tryPreroute(preroute, request, context)
       if (app !== undefined) handled = exchangeOf(app)
     }
-    return Runtime.runFork(
-      Runtime.make({
-        context: Context.unsafeMake<HttpServerRequest.HttpServerRequest | Scope.Scope>(context),
-        fiberRefs,
-        runtimeFlags
-      }),
-      handled
-    )
+    const requestContext = Context.unsafeMake<HttpServerRequest.HttpServerRequest | Scope.Scope>(context)
+    if (refsOf === undefined) {
+      return Runtime.runFork(Runtime.make({ context: requestContext, fiberRefs, runtimeFlags }), handled)
+    }
+    return Runtime.runFork(Runtime.make({ context: requestContext, fiberRefs: noRefs, runtimeFlags }), handled, {
+      updateRefs: (_, fiberId) => refsOf(fiberId, requestContext)
+    })
+  }
+}
+
+const noRefs = FiberRefs.empty()
+
+/**
+ * How to make a request fiber's refs: the server's, under the fiber's own context. `Runtime.runFork` copies the
+ * server's refs, then forks each of them for the new fiber, a few calls per ref; when forking keeps every ref as it
+ * is (true of every ref without a fork of its own, which is all a server has as a rule), the copy is all there is to
+ * it, made here in one pass. Undefined when forking changes a ref: `Runtime.runFork` does it then.
+ */
+const requestRefs = (server: FiberRefs.FiberRefs) => {
+  const forked = FiberRefs.forkAs(server, FiberId.make(-1, 0) as FiberId.Runtime)
+  for (const [ref, stack] of server.locals) if (forked.locals.get(ref) !== stack) return undefined
+  const kept = [...server.locals].filter(([ref]) => ref !== FiberRef.currentContext)
+  const contexts = server.locals.get(FiberRef.currentContext) ?? []
+  return (fiberId: FiberId.Runtime, context: Context.Context<never>): FiberRefs.FiberRefs => {
+    const locals: typeof server.locals = new Map()
+    for (const [ref, stack] of kept) locals.set(ref, stack)
+    // As `FiberRefs.updateAs` adds a value set by another fiber: on top of the stack, under this fiber's id.
+    locals.set(FiberRef.currentContext, [[fiberId, context], ...contexts])
+    return FiberRefs.unsafeMake(locals)
   }
 }
 

@@ -26,6 +26,7 @@ import {
   Duration,
   Effect,
   Exit,
+  FiberRef,
   HashSet,
   Layer,
   Logger,
@@ -982,6 +983,22 @@ describe("NodeHttpAdapter", () => {
       assert.strictEqual((yield* call(ahead.platform, { path: "/here/1" })).headers["x-routed-ahead"], "false")
       const traced = yield* serveBoth(Router.serve(app, fast))
       assert.strictEqual((yield* call(traced.lean, { path: "/here/1" })).headers["x-routed-ahead"], "false")
+    }))
+
+  it.scoped("a request's fiber holds the server's refs, forked as any fiber forks them", () =>
+    Effect.gen(function*() {
+      const plain = FiberRef.unsafeMake("unset")
+      // A ref with a fork of its own: the request's fiber gets the value forked once, as from `Runtime.runFork`.
+      const forking = FiberRef.unsafeMake(0, { fork: (n) => n + 1 })
+      const report = HttpServer.serve(Effect.gen(function*() {
+        return HttpServerResponse.text(`${yield* FiberRef.get(plain)} ${yield* FiberRef.get(forking)}`)
+      })).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+      const plainOnly = yield* serveBoth(report.pipe(Layer.provide(Layer.locallyScoped(plain, "server"))))
+      const both = yield* serveBoth(
+        report.pipe(Layer.provide(Layer.merge(Layer.locallyScoped(plain, "server"), Layer.locallyScoped(forking, 10))))
+      )
+      assert.strictEqual(bodyText(yield* compare(plainOnly, { path: "/" })), "server 0")
+      assert.strictEqual(bodyText(yield* compare(both, { path: "/" })), "server 11")
     }))
 
   it.scoped("a preroute that throws leaves the request to the app, and the server keeps serving", () =>
