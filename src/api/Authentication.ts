@@ -10,6 +10,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
 import { Auth, type VerifiedUser } from "../core/auth/Auth.js"
 import * as ApiError from "../core/errors/ApiError.js"
+import * as HttpApiHandlers from "../core/http/HttpApiHandlers.js"
 import type { User } from "../domain/UserRepo.js"
 import { UserSync } from "../domain/UserSync.js"
 
@@ -51,7 +52,8 @@ export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthenticati
 /**
  * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row; what
  * fails is `declare`d. Made once: every request runs the same effect. An admitted caller whose token and row are both
- * still remembered is found with a few lookups, before any effect is built: most requests are such.
+ * still remembered is found with a few lookups (`remembered`), before any effect is built: most requests are such.
+ * `HttpApiHandlers` asks those lookups first (its shortcut), so such a request runs no middleware effect at all.
  */
 const authenticator = <E>(
   declare: <A, R>(effect: Effect.Effect<A, unknown, R>) => Effect.Effect<A, E, R>,
@@ -67,24 +69,24 @@ const authenticator = <E>(
         : Effect.fail(refusal)
     }
     const verify = (header: string | undefined) => declare(Effect.flatMap(auth.verifyAuthorization(header), caller))
-    return Effect.withFiberRuntime<Caller, E>((fiber) => {
-      const header = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).headers.authorization
-      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-      const claims = auth.remembered(header, now)
+    // Anyone `admit` refuses is not remembered: the refusal comes the whole way, as the first time.
+    const remembered = (request: HttpServerRequest.HttpServerRequest, now: number): Caller | undefined => {
+      const claims = auth.remembered(request.headers.authorization, now)
       const user = claims === undefined ? undefined : users.remembered(claims, now)
-      // Anyone `admit` refuses gets the refusal the whole way, as the first time.
-      return user === undefined || admit?.(claims!) !== undefined
-        ? verify(header)
-        : Effect.succeed({ user, claims: claims! })
+      return user === undefined || admit?.(claims!) !== undefined ? undefined : { user, claims: claims! }
+    }
+    const authenticated = Effect.withFiberRuntime<Caller, E>((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const known = remembered(request, now)
+      return known === undefined ? verify(request.headers.authorization) : Effect.succeed(known)
     })
+    return HttpApiHandlers.withShortcut({ bearer: () => authenticated }, remembered)
   })
 
 export const AuthenticationLive = Layer.effect(
   Authentication,
-  Effect.map(
-    authenticator(ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted)),
-    (authenticated) => ({ bearer: () => authenticated })
-  )
+  authenticator(ApiError.declared(ApiError.Unauthorized, ApiError.ServiceUnavailable, ApiError.DbPoolExhausted))
 )
 
 const adminsOnly = (claims: VerifiedUser) =>
@@ -92,16 +94,13 @@ const adminsOnly = (claims: VerifiedUser) =>
 
 export const AdminAuthenticationLive = Layer.effect(
   AdminAuthentication,
-  Effect.map(
-    authenticator(
-      ApiError.declared(
-        ApiError.Unauthorized,
-        ApiError.Forbidden,
-        ApiError.ServiceUnavailable,
-        ApiError.DbPoolExhausted
-      ),
-      adminsOnly
+  authenticator(
+    ApiError.declared(
+      ApiError.Unauthorized,
+      ApiError.Forbidden,
+      ApiError.ServiceUnavailable,
+      ApiError.DbPoolExhausted
     ),
-    (authenticated) => ({ bearer: () => authenticated })
+    adminsOnly
   )
 )

@@ -26,7 +26,7 @@ import * as Jwks from "./Jwks.js"
 import { type Definitive, isUndecided, Rejection, type VerifiedUser } from "./JwtClaims.js"
 import * as ProviderErrors from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
-import { digest, TokenCache } from "./TokenCache.js"
+import { keyOf, TokenCache } from "./TokenCache.js"
 
 export { ProviderReason } from "./Introspection.js"
 export type { VerifiedUser } from "./JwtClaims.js"
@@ -169,7 +169,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
       introspectionBudget: options.introspectionBudget,
       tokenCacheTtl: options.tokenCacheTtl,
       tokenCacheMax: options.tokenCacheMax,
-      onRefused: (tokenDigest, reason, now) => refused.set(tokenDigest, reason, now + refusedTtl, now)
+      onRefused: (tokenKey, reason, now) => refused.set(tokenKey, reason, now + refusedTtl, now)
     })
 
     const refuse = (reason: AuthReason, remembered = false) =>
@@ -186,14 +186,14 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         if (token.length === 0) return refuse(Rejection.Missing())
         if (token.length > verifier.maxTokenBytes) return refuse(Rejection.Malformed({ detail: "token too large" }))
-        const tokenDigest = digest(token)
-        const remembered = refused.get(tokenDigest, now)
+        const tokenKey = keyOf(token)
+        const remembered = refused.get(tokenKey, now)
         if (remembered !== undefined) return refuse(remembered, true)
-        return Effect.catchAll(verifier.verifyAt(token, tokenDigest, now), ({ reason }) => {
+        return Effect.catchAll(verifier.verifyAt(token, tokenKey, now), ({ reason }) => {
           if (isUndecided(reason)) {
-            return Effect.catchAll(provider.ask(token, tokenDigest, reason), (why) => refuse(why))
+            return Effect.catchAll(provider.ask(token, tokenKey, reason), (why) => refuse(why))
           }
-          refused.set(tokenDigest, reason, now + refusedTtl, now)
+          refused.set(tokenKey, reason, now + refusedTtl, now)
           return refuse(reason)
         })
       })
@@ -207,8 +207,8 @@ export const make = (options: Options): Effect.Effect<Service, never, Jwks.JwksV
       if (header === undefined) return undefined
       const start = tokenStart(header)
       if (start === -1 || start === header.length || header.length - start > verifier.maxTokenBytes) return undefined
-      const tokenDigest = digest(header.slice(start))
-      return refused.get(tokenDigest, now) === undefined ? verifier.cached(tokenDigest, now) : undefined
+      const tokenKey = keyOf(header.slice(start))
+      return refused.get(tokenKey, now) === undefined ? verifier.cached(tokenKey, now) : undefined
     }
 
     return { verifyToken, verifyAuthorization, remembered, ready: verifier.ready }

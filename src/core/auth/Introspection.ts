@@ -12,7 +12,7 @@ import { RateBudget } from "../runtime/RateBudget.js"
 import * as SingleFlight from "../runtime/SingleFlight.js"
 import { isRecord, type Undecided, type VerifiedUser } from "./JwtClaims.js"
 import { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
-import { TokenCache } from "./TokenCache.js"
+import { TokenCache, type TokenKey } from "./TokenCache.js"
 
 /** What the provider said (or could not say) about a token local verification left undecided. */
 export type ProviderReason = Data.TaggedEnum<{
@@ -40,14 +40,14 @@ export interface Options {
   readonly tokenCacheTtl: Duration.Duration
   readonly tokenCacheMax: number
   /** Called when the provider refused the token itself, at `now` (ms), so the caller can remember it. */
-  readonly onRefused: (tokenDigest: string, reason: ProviderReason, now: number) => void
+  readonly onRefused: (tokenKey: TokenKey, reason: ProviderReason, now: number) => void
 }
 
 export interface Introspection {
   /** Whom the provider says the token belongs to; `undecided` is local verification's verdict. */
   readonly ask: (
     token: string,
-    tokenDigest: string,
+    tokenKey: TokenKey,
     undecided: Undecided
   ) => Effect.Effect<VerifiedUser, ProviderReason>
 }
@@ -117,7 +117,7 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
     }
 
     /** One call to the provider and its bookkeeping; shared by every request with the same token. */
-    const introspect = (token: string, tokenDigest: string, unverified: VerifiedUser) =>
+    const introspect = (token: string, tokenKey: TokenKey, unverified: VerifiedUser) =>
       Effect.flatMap(
         Clock.currentTimeMillis,
         (now) =>
@@ -129,7 +129,7 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
               Effect.flatMap((response) => judge(response, unverified, now)),
               Effect.tapBoth({
                 onSuccess: (user) =>
-                  Effect.sync(() => accepted.set(tokenDigest, user, Math.min(now + acceptedTtl, user.exp * 1000), now)),
+                  Effect.sync(() => accepted.set(tokenKey, user, Math.min(now + acceptedTtl, user.exp * 1000), now)),
                 onFailure: (reason) =>
                   Effect.flatMap(Clock.currentTimeMillis, (later) =>
                     Effect.sync(() => {
@@ -138,16 +138,16 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
                       } else if (reason._tag === "ProviderRateLimited") {
                         backoff = { until: later + reason.retryAfterSeconds * 1000, reason: "rateLimited" }
                       } else if (reason._tag === "RejectedByProvider" && reason.aboutToken) {
-                        options.onRefused(tokenDigest, reason, later)
+                        options.onRefused(tokenKey, reason, later)
                       }
                     }))
               })
             )
       )
 
-    const ask = (token: string, tokenDigest: string, undecided: Undecided) =>
+    const ask = (token: string, tokenKey: TokenKey, undecided: Undecided) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<VerifiedUser, ProviderReason> => {
-        const known = accepted.get(tokenDigest, now)
+        const known = accepted.get(tokenKey, now)
         if (known !== undefined) return Effect.succeed(known)
         if (undecided._tag !== "LegacyUnverifiable" && undecided.providerUnreachable) {
           backoff = { until: now + unreachableRetryAfterSeconds * 1000, reason: "unreachable" }
@@ -160,10 +160,10 @@ export const make = (options: Options): Effect.Effect<Introspection, never, Http
               : ProviderReason.ProviderRateLimited({ retryAfterSeconds: Math.ceil((backoff.until - now) / 1000) })
           )
         }
-        if (!flights.isRunning(tokenDigest) && !budget.tryTake(now)) {
+        if (!flights.isRunning(tokenKey.id) && !budget.tryTake(now)) {
           return Effect.fail(ProviderReason.IntrospectionBudgetExhausted())
         }
-        return flights.run(tokenDigest, introspect(token, tokenDigest, undecided.unverified))
+        return flights.run(tokenKey.id, introspect(token, tokenKey, undecided.unverified))
       })
 
     return { ask }

@@ -32,7 +32,7 @@ import {
 } from "./JwtClaims.js"
 import { unreachableRetryAfterSeconds } from "./ProviderErrors.js"
 import { type ProviderSettings, providerUrl } from "./SupabaseSettings.js"
-import { digest, TokenCache } from "./TokenCache.js"
+import { keyOf, TokenCache, type TokenKey } from "./TokenCache.js"
 
 export type { JsonWebKeySet, JwsAlgorithm } from "./JwksCache.js"
 export { JwksUnavailable } from "./JwksCache.js"
@@ -90,13 +90,13 @@ export interface Status {
 
 export interface Service {
   readonly verify: (token: string) => Effect.Effect<VerifiedUser, TokenRejected>
-  /** `verify` for a caller that already read the clock and digested the token (`Auth`). */
-  readonly verifyAt: (token: string, tokenDigest: string, now: number) => Effect.Effect<VerifiedUser, TokenRejected>
+  /** `verify` for a caller that already read the clock and made the token's cache key (`Auth`). */
+  readonly verifyAt: (token: string, tokenKey: TokenKey, now: number) => Effect.Effect<VerifiedUser, TokenRejected>
   /**
-   * The user of a token this verifier checked and still remembers at `now`, by its digest; undefined otherwise. Only a
+   * The user of a token this verifier checked and still remembers at `now`, by its key; undefined otherwise. Only a
    * token that parsed (three base64url segments) and whose signature held is remembered.
    */
-  readonly cached: (tokenDigest: string, now: number) => VerifiedUser | undefined
+  readonly cached: (tokenKey: TokenKey, now: number) => VerifiedUser | undefined
   readonly maxTokenBytes: number
   /** For `/ready`: a key set can be fetched, or a last good one is held. */
   readonly ready: Effect.Effect<void, JwksCache.JwksUnavailable>
@@ -173,11 +173,11 @@ export const makeWithSource = (
     )
 
     /** Waits for the signature check, then remembers the token until its TTL or its `exp`, whichever is first. */
-    const finish = (check: Promise<boolean | "unverifiable">, tokenDigest: string, user: VerifiedUser, now: number) =>
+    const finish = (check: Promise<boolean | "unverifiable">, tokenKey: TokenKey, user: VerifiedUser, now: number) =>
       Effect.async<VerifiedUser, TokenRejected>((resume) => {
         check.then((valid) => {
           if (valid === true) {
-            verified.set(tokenDigest, user, Math.min(now + cacheTtl, user.exp * 1000), now)
+            verified.set(tokenKey, user, Math.min(now + cacheTtl, user.exp * 1000), now)
             resume(Effect.succeed(user))
           } else {
             resume(
@@ -198,29 +198,29 @@ export const makeWithSource = (
      * With the key at hand the signature check starts first and the payload is decoded and checked while it runs
      * (the main thread's work hides behind WebCrypto's); a claim failure still wins over the signature's verdict.
      */
-    const verifyWith = (header: ParsedHeader, key: CryptoKey, tokenDigest: string, now: number) => {
+    const verifyWith = (header: ParsedHeader, key: CryptoKey, tokenKey: TokenKey, now: number) => {
       const check = startSignatureCheck(header, key)
       const claims = claimsOf(header, now)
-      return Either.isLeft(claims) ? reject(claims.left) : finish(check, tokenDigest, claims.right, now)
+      return Either.isLeft(claims) ? reject(claims.left) : finish(check, tokenKey, claims.right, now)
     }
 
-    const withKey = (header: ParsedHeader, key: JwksCache.VerificationKey, tokenDigest: string, now: number) => {
+    const withKey = (header: ParsedHeader, key: JwksCache.VerificationKey, tokenKey: TokenKey, now: number) => {
       const cryptoKey = key.byAlgorithm.get(header.alg)
       return cryptoKey === undefined
         ? reject(Rejection.AlgorithmNotAllowed({ alg: header.alg }))
-        : verifyWith(header, cryptoKey, tokenDigest, now)
+        : verifyWith(header, cryptoKey, tokenKey, now)
     }
 
-    const legacy = (header: ParsedHeader, tokenDigest: string, now: number) => {
-      if (legacyKey !== undefined) return verifyWith(header, legacyKey, tokenDigest, now)
+    const legacy = (header: ParsedHeader, tokenKey: TokenKey, now: number) => {
+      if (legacyKey !== undefined) return verifyWith(header, legacyKey, tokenKey, now)
       const claims = claimsOf(header, now)
       return Either.isLeft(claims)
         ? reject(claims.left)
         : reject(Rejection.LegacyUnverifiable({ unverified: claims.right }))
     }
 
-    const verifyAt = (token: string, tokenDigest: string, now: number): Effect.Effect<VerifiedUser, TokenRejected> => {
-      const cached = verified.get(tokenDigest, now)
+    const verifyAt = (token: string, tokenKey: TokenKey, now: number): Effect.Effect<VerifiedUser, TokenRejected> => {
+      const cached = verified.get(tokenKey, now)
       if (cached !== undefined) return Effect.succeed(cached)
       const parsed = parseHeader(token, limits)
       if (Either.isLeft(parsed)) return reject(parsed.left)
@@ -228,23 +228,23 @@ export const makeWithSource = (
       const kid = header.kid
       if (header.alg === "HS256") {
         // A JWKS key's kid on an HMAC token is the algorithm-confusion attack: refused, never worth asking anyone.
-        return kid === undefined ? legacy(header, tokenDigest, now) : Effect.flatMap(
+        return kid === undefined ? legacy(header, tokenKey, now) : Effect.flatMap(
           keySets.held(kid),
           (key) =>
             key === undefined
-              ? legacy(header, tokenDigest, now)
+              ? legacy(header, tokenKey, now)
               : reject(Rejection.AlgorithmNotAllowed({ alg: "HS256" }))
         )
       }
       if (kid === undefined) return reject(Rejection.Malformed({ detail: "no kid" }))
       const key = keySets.fresh(kid, now)
-      if (key !== undefined) return withKey(header, key, tokenDigest, now)
+      if (key !== undefined) return withKey(header, key, tokenKey, now)
       // No key at hand: definitive claim failures first, so they never cost a download or a provider call.
       const claims = claimsOf(header, now)
       if (Either.isLeft(claims)) return reject(claims.left)
       const unverified = claims.right
       return Effect.matchEffect(keySets.lookup(kid), {
-        onSuccess: (found) => withKey(header, found, tokenDigest, now),
+        onSuccess: (found) => withKey(header, found, tokenKey, now),
         onFailure: (miss) =>
           reject(
             miss._tag === "Missing"
@@ -259,9 +259,9 @@ export const makeWithSource = (
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           token.length > options.maxTokenBytes
             ? reject(Rejection.Malformed({ detail: "token too large" }))
-            : verifyAt(token, digest(token), now)),
+            : verifyAt(token, keyOf(token), now)),
       verifyAt,
-      cached: (tokenDigest, now) => verified.get(tokenDigest, now),
+      cached: (tokenKey, now) => verified.get(tokenKey, now),
       maxTokenBytes: options.maxTokenBytes,
       ready: keySets.ready,
       status: Effect.map(keySets.status, (keySet) => ({ cachedTokens: verified.size, keySet }))

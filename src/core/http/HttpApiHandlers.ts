@@ -22,7 +22,18 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Multipart from "@effect/platform/Multipart"
 import * as UrlParams from "@effect/platform/UrlParams"
-import { Chunk, Context, Effect, FiberRef, Option, ParseResult, Schema, type SchemaAST as AST } from "effect"
+import {
+  Chunk,
+  Clock,
+  Context,
+  Effect,
+  type Fiber,
+  FiberRef,
+  Option,
+  ParseResult,
+  Schema,
+  type SchemaAST as AST
+} from "effect"
 import { identity } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import * as ContextOverlay from "../runtime/ContextOverlay.js"
@@ -94,10 +105,25 @@ export const group: typeof HttpApiBuilder.group = ((
     })
   )) as any
 
+/**
+ * What a middleware's implementation may offer beside its effect, under this key: the value the effect would succeed
+ * with for a request, found synchronously (from memory, say), or undefined when only the effect can tell. It reads
+ * the request and the time (from the fiber's `Clock`) and nothing else: not what an earlier middleware provided. When
+ * every middleware of a route answers this way, no middleware effect runs; the answers are what they provide.
+ */
+export const shortcut: unique symbol = Symbol.for("effect-core/HttpApiHandlers/shortcut")
+
+export type Shortcut = (request: HttpServerRequest.HttpServerRequest, now: number) => unknown
+
+/** Adds `answer` as the shortcut (see `shortcut`) of a middleware's implementation. */
+export const withShortcut = <I extends object>(implementation: I, answer: Shortcut): I =>
+  Object.assign(implementation, { [shortcut]: answer })
+
 interface Middleware {
   readonly run: Effect.Effect<unknown, unknown, any>
   readonly provides: Context.Tag<any, any> | undefined
   readonly optional: boolean
+  readonly shortcut: Shortcut | undefined
 }
 
 /** A middleware's effect for one request: a security one tries each of its schemes in turn, as the platform does. */
@@ -115,7 +141,13 @@ const middlewareOf = (tag: HttpApiMiddleware.TagClassAny, implementation: any): 
     }
     run = chained ?? Effect.void
   }
-  return { run, provides: tag.provides as Context.Tag<any, any> | undefined, optional: tag.optional }
+  const answer = typeof implementation === "object" && implementation !== null ? implementation[shortcut] : undefined
+  return {
+    run,
+    provides: tag.provides as Context.Tag<any, any> | undefined,
+    optional: tag.optional,
+    shortcut: typeof answer === "function" ? answer as Shortcut : undefined
+  }
 }
 
 /**
@@ -126,43 +158,53 @@ const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context
   const endpoint = respond(item)
   const groupEntries = context.unsafeMap
   // The group's entries the server's context lacks (its own dependencies), found once per server context: a request's
-  // context is an overlay on it, and what the server has, the request has too.
-  const groupOnlyByServer = new WeakMap<ReadonlyMap<string, unknown>, ReadonlyArray<readonly [string, unknown]>>()
-  const groupOnly = (request: ReadonlyMap<string, unknown>): Iterable<readonly [string, unknown]> => {
-    if (!(request instanceof ContextOverlay.OverlayMap) || !request.inheritsAll) return groupEntries
-    const server = request.parent as ReadonlyMap<string, unknown>
+  // context is an overlay on it, and what the server has, the request has too. They are kept as an overlay on the
+  // server's context, which a request's own context can stand on instead of taking them one by one.
+  const groupOnlyByServer = new WeakMap<ReadonlyMap<string, unknown>, ContextOverlay.OverlayMap<string, unknown>>()
+  const groupOnly = (request: ReadonlyMap<string, unknown>) => {
+    if (!(request instanceof ContextOverlay.OverlayMap) || !request.inheritsAll) return undefined
+    const server = request.parent
     let entries = groupOnlyByServer.get(server)
     if (entries === undefined) {
-      entries = [...groupEntries].filter(([key]) => !server.has(key))
+      entries = new ContextOverlay.OverlayMap(server)
+      for (const [key, value] of groupEntries) if (!server.has(key)) entries.set(key, value)
       groupOnlyByServer.set(server, entries)
     }
     return entries
   }
   // The request's context with what only the group has, and what the middleware provided, over it: the request's
   // entries win over the group's, as when the group's context is copied and the request's written over it.
+  const serveIn = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    provided: ReadonlyArray<readonly [string, unknown]>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, any> => {
+    const request = fiber.currentContext.unsafeMap
+    // The request's own context (the server made it for this request alone) takes the entries itself, and keeps
+    // them for the rest of the request, which never reads them; any other gets an overlay of them.
+    const owned = request instanceof ContextOverlay.RequestOverlay
+    const map = owned ? request : new ContextOverlay.OverlayMap<string, unknown>(request)
+    const group = groupOnly(request)
+    if (!(owned && group !== undefined && request.rebase(group))) {
+      const entries = group === undefined ? groupEntries : Map.prototype.entries.call(group)
+      for (const [key, value] of entries) if (!request.has(key)) map.set(key, value)
+    }
+    for (const [key, value] of provided) map.set(key, value)
+    if (owned) return endpoint
+    // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
+    // And `Effect.locally` restores it through `acquireUseRelease`, a dozen fiber steps: the endpoint is the end of
+    // the route, so the request's context is put back when it ends, except when it is interrupted (the request is
+    // over then, and what still runs reads only what the request's context has too).
+    const restore = FiberRef.set(FiberRef.currentContext, fiber.currentContext)
+    return Effect.zipRight(
+      FiberRef.set(FiberRef.currentContext, Context.unsafeMake(map)),
+      Effect.matchCauseEffect(endpoint, {
+        onFailure: (cause) => Effect.zipRight(restore, Effect.failCause(cause)),
+        onSuccess: (response) => Effect.as(restore, response)
+      })
+    )
+  }
   const serve = (provided: ReadonlyArray<readonly [string, unknown]>) =>
-    Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => {
-      const request = fiber.currentContext.unsafeMap
-      // The request's own context (the server made it for this request alone) takes the entries itself, and keeps
-      // them for the rest of the request, which never reads them; any other gets an overlay of them.
-      const owned = request instanceof ContextOverlay.RequestOverlay
-      const map = owned ? request : new ContextOverlay.OverlayMap<string, unknown>(request)
-      for (const [key, value] of groupOnly(request)) if (!request.has(key)) map.set(key, value)
-      for (const [key, value] of provided) map.set(key, value)
-      if (owned) return endpoint
-      // `Effect.provide` would merge this context into the request's, copying both: it already holds the request's.
-      // And `Effect.locally` restores it through `acquireUseRelease`, a dozen fiber steps: the endpoint is the end of
-      // the route, so the request's context is put back when it ends, except when it is interrupted (the request is
-      // over then, and what still runs reads only what the request's context has too).
-      const restore = FiberRef.set(FiberRef.currentContext, fiber.currentContext)
-      return Effect.zipRight(
-        FiberRef.set(FiberRef.currentContext, Context.unsafeMake(map)),
-        Effect.matchCauseEffect(endpoint, {
-          onFailure: (cause) => Effect.zipRight(restore, Effect.failCause(cause)),
-          onSuccess: (response) => Effect.as(restore, response)
-        })
-      )
-    })
+    Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => serveIn(fiber, provided))
   if (middleware.length === 0) return serve([])
   const step = (index: number, provided: Array<readonly [string, unknown]>): Effect.Effect<any, any, any> => {
     if (index === middleware.length) return serve(provided)
@@ -176,7 +218,22 @@ const routeHandler = (item: Item, middleware: ReadonlyArray<Middleware>, context
       ? Effect.matchEffect(effect, { onFailure: () => step(index + 1, provided), onSuccess: next })
       : Effect.flatMap(effect, next)
   }
-  return step(0, [])
+  const chain = step(0, [])
+  if (!middleware.every((each) => each.shortcut !== undefined)) return chain
+  // Every middleware can answer without its effect: the request goes straight to the endpoint when they all do.
+  return Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown, any>((fiber) => {
+    const request = fiber.currentContext.unsafeMap.get(
+      HttpServerRequest.HttpServerRequest.key
+    ) as HttpServerRequest.HttpServerRequest
+    const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+    const provided: Array<readonly [string, unknown]> = []
+    for (const each of middleware) {
+      const answer = each.shortcut!(request, now)
+      if (answer === undefined) return chain
+      if (each.provides !== undefined) provided.push([each.provides.key, answer])
+    }
+    return serveIn(fiber, provided)
+  })
 }
 
 /** Decodes the request as the endpoint declares it, runs the handler, encodes its success. */

@@ -17,8 +17,26 @@ export class OverlayMap<K, V> extends Map<K, V> {
   /** How many own keys the parent has too, so that `size` costs no walk of the parent (contexts are hashed by it). */
   private shadowed = 0
 
-  constructor(readonly parent: ReadonlyMap<K, V>) {
+  constructor(private base: ReadonlyMap<K, V>) {
     super()
+  }
+
+  /** The map under this one. */
+  get parent(): ReadonlyMap<K, V> {
+    return this.base
+  }
+
+  /**
+   * Puts `parent` under this map in place of its parent, when `parent` is an overlay on that same parent which hides
+   * none of it and this map hides none of it either: this map then reads as if it had each entry `parent` adds set
+   * on it (its own entries still win), without setting them one by one. False, and nothing changed, otherwise.
+   */
+  rebase(parent: OverlayMap<K, V>): boolean {
+    if (parent.base !== this.base || !parent.inheritsAll || !this.inheritsAll) return false
+    // `parent`'s own keys are new to the old parent: any this map has too are shadowed now.
+    for (const key of Map.prototype.keys.call(parent)) if (super.has(key)) this.shadowed++
+    this.base = parent
+    return true
   }
 
   /** Whether every entry of the parent is an entry of this map, or shadowed by one of its own. */
@@ -28,15 +46,15 @@ export class OverlayMap<K, V> extends Map<K, V> {
 
   override get(key: K): V | undefined {
     if (super.has(key)) return super.get(key)
-    return this.hidden?.has(key) === true ? undefined : this.parent.get(key)
+    return this.hidden?.has(key) === true ? undefined : this.base.get(key)
   }
 
   override has(key: K): boolean {
-    return super.has(key) || (this.parent.has(key) && this.hidden?.has(key) !== true)
+    return super.has(key) || (this.base.has(key) && this.hidden?.has(key) !== true)
   }
 
   override set(key: K, value: V): this {
-    if (!super.has(key) && this.parent.has(key)) {
+    if (!super.has(key) && this.base.has(key)) {
       this.shadowed++
       this.hidden?.delete(key)
     }
@@ -44,7 +62,7 @@ export class OverlayMap<K, V> extends Map<K, V> {
   }
 
   override delete(key: K): boolean {
-    const inParent = this.parent.has(key)
+    const inParent = this.base.has(key)
     if (super.delete(key)) {
       if (inParent) {
         this.shadowed--
@@ -60,16 +78,16 @@ export class OverlayMap<K, V> extends Map<K, V> {
   override clear(): void {
     super.clear()
     this.shadowed = 0
-    this.hidden = new Set(this.parent.keys())
+    this.hidden = new Set(this.base.keys())
   }
 
   override get size(): number {
-    return super.size + this.parent.size - this.shadowed - (this.hidden?.size ?? 0)
+    return super.size + this.base.size - this.shadowed - (this.hidden?.size ?? 0)
   }
 
   override *entries(): MapIterator<[K, V]> {
     yield* super.entries()
-    for (const entry of this.parent.entries()) {
+    for (const entry of this.base.entries()) {
       if (!super.has(entry[0]) && this.hidden?.has(entry[0]) !== true) yield entry
     }
   }

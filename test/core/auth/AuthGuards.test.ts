@@ -1,14 +1,16 @@
 /** The small guards behind the auth layers: token cache, rate budget, shared in-flight work. */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, FastCheck as fc, Fiber } from "effect"
-import { digest, TokenCache } from "../../../src/core/auth/TokenCache.js"
+import { keyOf, TokenCache, TokenKey } from "../../../src/core/auth/TokenCache.js"
 import { RateBudget } from "../../../src/core/runtime/RateBudget.js"
 import * as SingleFlight from "../../../src/core/runtime/SingleFlight.js"
 
 describe("TokenCache", () => {
+  // Keys of tokens that share signatures and signed text in every combination: only the same pair is the same token.
+  const tokenOf = (index: number) => `h.p${index % 3}.s${index % 4}`
   const operations = fc.array(
     fc.record({
-      key: fc.integer({ min: 0, max: 30 }).map(String),
+      key: fc.integer({ min: 0, max: 30 }).map(tokenOf),
       step: fc.integer({ min: 0, max: 50 }),
       lifetime: fc.integer({ min: -10, max: 200 }),
       write: fc.boolean()
@@ -16,43 +18,57 @@ describe("TokenCache", () => {
     { maxLength: 300 }
   )
 
-  it.prop("never holds more than its maximum, never answers with an expired entry", [
+  it.prop("never holds more than its maximum, never answers with an expired entry or another token's", [
     operations,
     fc.integer({ min: 0, max: 12 })
   ], ([ops, max]) => {
-    const cache = new TokenCache<number>(max)
-    const expiries = new Map<string, number>()
+    const cache = new TokenCache<{ readonly token: string; readonly expiresAt: number }>(max)
     let now = 0
     for (const op of ops) {
       now += op.step
       if (op.write) {
-        cache.set(op.key, now + op.lifetime, now + op.lifetime, now)
-        if (op.lifetime > 0 && max > 0) expiries.set(op.key, now + op.lifetime)
+        cache.set(keyOf(op.key), { token: op.key, expiresAt: now + op.lifetime }, now + op.lifetime, now)
       } else {
-        const value = cache.get(op.key, now)
+        const value = cache.get(keyOf(op.key), now)
         if (value !== undefined) {
-          assert.isAbove(value, now)
-          assert.strictEqual(value, expiries.get(op.key))
+          assert.isAbove(value.expiresAt, now)
+          assert.strictEqual(value.token, op.key)
         }
       }
       assert.isAtMost(cache.size, max)
     }
   })
 
-  it("keeps the newest entries when full", () => {
-    const cache = new TokenCache<string>(3)
-    for (const key of ["a", "b", "c", "d"]) cache.set(key, key, 100, 0)
-    assert.isUndefined(cache.get("a", 1))
-    assert.deepStrictEqual(["b", "c", "d"].map((key) => cache.get(key, 1)), ["b", "c", "d"])
+  it.prop("answers for a token it holds until it expires", [
+    fc.array(fc.integer({ min: 0, max: 11 }).map(tokenOf), { minLength: 1, maxLength: 20 })
+  ], ([tokens]) => {
+    const cache = new TokenCache<string>(100)
+    for (const token of tokens) cache.set(keyOf(token), token, 10, 0)
+    // The last token written for each signature is the one remembered for it.
+    const last = new Map(tokens.map((token) => [token.slice(token.lastIndexOf(".")), token]))
+    for (const token of last.values()) assert.strictEqual(cache.get(keyOf(token), 9), token)
+    for (const token of last.values()) assert.isUndefined(cache.get(keyOf(token), 10))
   })
 
-  it("keys are digests: fixed length, no trace of the token", () => {
+  it("keeps the newest entries when full", () => {
+    const cache = new TokenCache<string>(3)
+    for (const key of ["a", "b", "c", "d"]) cache.set(keyOf(`x.${key}`), key, 100, 0)
+    assert.isUndefined(cache.get(keyOf("x.a"), 1))
+    assert.deepStrictEqual(["b", "c", "d"].map((key) => cache.get(keyOf(`x.${key}`), 1)), ["b", "c", "d"])
+  })
+
+  it("keys name a token without its signature: a digest of it, fixed length, and the text it signs", () => {
     const token = "header.payload.signature-with-secret-bits"
-    const key = digest(token)
-    assert.strictEqual(key.length, 43)
-    assert.notInclude(key, "payload")
-    assert.strictEqual(digest(token), key)
-    assert.notStrictEqual(digest(token + "x"), key)
+    const key = keyOf(token)
+    assert.strictEqual(key.digest.length, 43)
+    assert.notInclude(key.digest, "signature")
+    assert.notInclude(key.signed, "signature")
+    assert.strictEqual(key.signed, "header.payload.")
+    assert.deepStrictEqual(keyOf(token), key)
+    for (const other of [token + "x", "header.payload2.signature-with-secret-bits", "signature-with-secret-bits"]) {
+      assert.notStrictEqual(keyOf(other).id, key.id)
+    }
+    assert.instanceOf(key, TokenKey)
   })
 })
 

@@ -244,6 +244,48 @@ describe("HttpApiRoutes", () => {
       )
     }))
 
+  it.scoped("a middleware's shortcut answers in place of its effect, which answers whatever the shortcut cannot", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      // Only alice's header is remembered; everyone else is left to the effect.
+      const remembered = (request: HttpServerRequest.HttpServerRequest) =>
+        request.headers.authorization === "Bearer secret" ? "alice" : undefined
+      const counted = Layer.succeed(
+        Authenticated,
+        HttpApiHandlers.withShortcut({
+          bearer: (token: Redacted.Redacted<string>) => {
+            runs++
+            return Redacted.value(token) === "secret"
+              ? Effect.succeed("alice")
+              : Redacted.value(token) === "other"
+              ? Effect.succeed("mallory")
+              : Effect.fail(new ApiError.Unauthorized())
+          }
+        }, remembered)
+      )
+      const routes = HttpApiRoutes.layer(TestApi).pipe(
+        Layer.provide(handlersWith(HttpApiHandlers.group)),
+        Layer.provide(Layer.mergeAll(counted, TracedLive, MaybeTenantLive))
+      )
+      const platform = yield* webHandler(() => HttpLayerRouter.toWebHandler(withServices(PlatformRoutes)))
+      const lean = yield* webHandler(() => HttpLayerRouter.toWebHandler(withServices(routes)))
+      for (const [path, init] of [...requests, ...moreRequests]) {
+        const expected = yield* answer(platform.handler, path, init)
+        assert.deepStrictEqual(yield* answer(lean.handler, path, init), expected, `${init?.method ?? "GET"} ${path}`)
+      }
+      const count = (path: string, authorization: string) =>
+        Effect.gen(function*() {
+          const before = runs
+          const { body } = yield* answer(lean.handler, path, { headers: { authorization } })
+          return { body, runs: runs - before }
+        })
+      // Remembered: the answer without the effect. Not remembered: the effect.
+      assert.deepStrictEqual(yield* count("/whoami", "Bearer secret"), { body: `"alice"`, runs: 0 })
+      assert.deepStrictEqual(yield* count("/whoami", "Bearer other"), { body: `"mallory"`, runs: 1 })
+      // A route with any middleware that has no shortcut runs every middleware's effect, as it always did.
+      assert.deepStrictEqual(yield* count("/traced", "Bearer secret"), { body: `"alice trace-GET -"`, runs: 1 })
+    }))
+
   it.scoped("handlers see the services of the context their group was built in", () =>
     Effect.gen(function*() {
       for (const routes of [OurRoutes, LeanRoutes]) {

@@ -76,6 +76,59 @@ describe("ContextOverlay", () => {
   )
 
   it.prop(
+    "an overlay rebased on an overlay of its parent reads as if it had set what that one adds, where it had nothing",
+    [
+      entries,
+      fc.array(fc.tuple(key, fc.integer()), { maxLength: 5 }),
+      fc.array(fc.tuple(fc.constantFrom("d", "e", "f", "g", "h"), fc.integer()), { maxLength: 5 }),
+      steps
+    ],
+    ([parentEntries, own, added, after]) => {
+      const parent = new Map(parentEntries)
+      const overlay = new ContextOverlay.OverlayMap<string, number>(parent)
+      const copy = new Map(parent)
+      for (const [key, value] of own) {
+        overlay.set(key, value)
+        copy.set(key, value)
+      }
+      // What the overlay stands on is what it adds over the same parent: keys the parent lacks.
+      const extension = new ContextOverlay.OverlayMap<string, number>(parent)
+      for (const [key, value] of added) if (!parent.has(key)) extension.set(key, value)
+      for (const [key, value] of Map.prototype.entries.call(extension)) if (!copy.has(key)) copy.set(key, value)
+      assert.isTrue(overlay.rebase(extension))
+      assert.strictEqual(overlay.parent, extension)
+      for (const step of after) {
+        if (step.op === "set") {
+          overlay.set(step.key, step.value)
+          copy.set(step.key, step.value)
+        } else if (step.op === "delete") {
+          assert.strictEqual(overlay.delete(step.key), copy.delete(step.key))
+        } else {
+          overlay.clear()
+          copy.clear()
+        }
+      }
+      for (const candidate of ["a", "b", "c", "d", "e", "f", "g", "h", "z"]) {
+        assert.strictEqual(overlay.get(candidate), copy.get(candidate), candidate)
+      }
+      assert.deepStrictEqual(entriesOf(overlay), entriesOf(copy))
+    }
+  )
+
+  it("an overlay is rebased only on an overlay of its own parent, when neither hides any of it", () => {
+    const parent = new Map([["a", 1]])
+    const other = new ContextOverlay.OverlayMap<string, number>(new Map(parent))
+    assert.isFalse(new ContextOverlay.OverlayMap(parent).rebase(other))
+    const hiding = new ContextOverlay.OverlayMap<string, number>(parent)
+    hiding.delete("a")
+    assert.isFalse(new ContextOverlay.OverlayMap(parent).rebase(hiding))
+    const overlay = new ContextOverlay.OverlayMap<string, number>(parent)
+    overlay.delete("a")
+    assert.isFalse(overlay.rebase(new ContextOverlay.OverlayMap(parent)))
+    assert.strictEqual(overlay.parent, parent)
+  })
+
+  it.prop(
     "Effect's context operations on an overlay give what they give on a copy",
     [entries, fc.array(fc.tuple(key, fc.integer()), { maxLength: 4 })],
     ([parentEntries, ownEntries]) => {
