@@ -145,20 +145,14 @@ export const measure = (
     return { rps: Number(rps?.[1] ?? 0), p50: percentile("50"), p99: percentile("99") }
   }
   // Pinned to the CPU the server is not on, as wrk is.
-  const output = execFileSync(pin ? "taskset" : process.execPath, [
-    ...(pin ? ["-c", "1", process.execPath] : []),
-    "node_modules/autocannon/autocannon.js",
-    "-j",
-    "-c",
-    String(options.connections),
-    "-d",
-    String(options.seconds),
-    ...headerArgs,
-    url
-  ], { encoding: "utf8" })
-  const result = JSON.parse(output)
+  const client = ["--import", "tsx", "scripts/bench/autocannonClient.ts"]
+  const args = [url, String(options.connections), String(options.seconds), JSON.stringify(options.headers ?? {})]
+  const output = pin
+    ? execFileSync("taskset", ["-c", "1", process.execPath, ...client, ...args], { encoding: "utf8" })
+    : execFileSync(process.execPath, [...client, ...args], { encoding: "utf8" })
+  const result = JSON.parse(output) as { rps: number; non2xx: number; p50: number; p99: number }
   if (result.non2xx > 0) throw new Error(`${url}: ${result.non2xx} non-2xx responses`)
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+  return { rps: result.rps, p50: result.p50, p99: result.p99 }
 }
 
 export const median = (values: ReadonlyArray<number>): number => {
@@ -217,12 +211,15 @@ export const cpuRow = (name: string, row: Row): ReadonlyArray<Row> =>
     unit: "µs CPU/request; ratio baseline/ours"
   }]
 
+/** A figure as the table shows it: milliseconds to the hundredth, anything else whole. */
+const figure = (value: number, unit: string | undefined) => value.toFixed(unit === "ms" ? 2 : 0).padStart(12)
+
 export const printRows = (rows: ReadonlyArray<Row>): void => {
   const width = Math.max(...rows.map((row) => row.name.length), 4)
   console.log(`${"case".padEnd(width)}  ${"ours".padStart(12)}  ${"baseline".padStart(12)}  ratio`)
   for (const row of rows) {
     console.log(
-      `${row.name.padEnd(width)}  ${row.ours.toFixed(0).padStart(12)}  ${row.baseline.toFixed(0).padStart(12)}  ${
+      `${row.name.padEnd(width)}  ${figure(row.ours, row.unit)}  ${figure(row.baseline, row.unit)}  ${
         row.ratio.toFixed(2)
       }${row.unit === undefined ? "" : `  (${row.unit})`}`
     )
