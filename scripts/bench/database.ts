@@ -102,7 +102,12 @@ export const run = async (options: Options = {}): Promise<ReadonlyArray<Row>> =>
         idleTimeout: Duration.seconds(60),
         serverless: false
       }
-    }).pipe(Layer.provide(Readiness.layer()), Layer.provide(Lifecycle.layer))
+    }).pipe(
+      Layer.provide(Readiness.layer()),
+      Layer.provide(Lifecycle.layer),
+      // As the server runs it (`CoreLive`): no spans unless tracing is turned on for a tracer that exports them.
+      Layer.merge(Layer.setTracerEnabled(false))
+    )
   )
   try {
     const sql = await runtime.runPromise(Database.MainDb)
