@@ -11,21 +11,21 @@ const encodeView = Schema.encodeSync(UserView)
 
 /**
  * The 200 response for a row, encoded once per row object: `UserSync` hands out the same object while the row is
- * fresh, so a caller's repeated requests skip the schema encoding and the JSON serialization.
+ * fresh, so a caller's repeated requests skip the schema encoding, the JSON serialization and its UTF-8 encoding.
  */
 const responses = new WeakMap<User, HttpServerResponse.HttpServerResponse>()
 const responseFor = (user: User): HttpServerResponse.HttpServerResponse => {
   let response = responses.get(user)
   if (response === undefined) {
-    response = HttpServerResponse.unsafeJson(encodeView(toView(user)))
+    const body = new TextEncoder().encode(JSON.stringify(encodeView(toView(user))))
+    response = HttpServerResponse.uint8Array(body, { contentType: "application/json" })
     responses.set(user, response)
   }
   return response
 }
 
+/** The same effect for every request: it reads the caller from the request's context. */
+const me = Effect.map(CurrentUser, ({ user }) => responseFor(user))
+
 export const MeLive = (api: ServedApi) =>
-  HttpApiHandlers.group(
-    api,
-    "me",
-    (handlers) => handlers.handleRaw("me", () => Effect.map(CurrentUser, ({ user }) => responseFor(user)))
-  )
+  HttpApiHandlers.group(api, "me", (handlers) => handlers.handleRaw("me", () => me))
