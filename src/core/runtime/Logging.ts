@@ -27,7 +27,7 @@ export const stdoutSink = (fd = 1): Sink => {
   const flush = () => {
     scheduled = false
     if (pending.length === 0) return
-    const chunk = pending.join("")
+    const chunk = pending.join("\n") + "\n"
     pending = []
     try {
       Fs.writeSync(fd, chunk)
@@ -37,7 +37,7 @@ export const stdoutSink = (fd = 1): Sink => {
   }
   process.once("exit", flush)
   return (line) => {
-    pending.push(line + "\n")
+    pending.push(line)
     if (!scheduled) {
       scheduled = true
       setImmediate(flush)
