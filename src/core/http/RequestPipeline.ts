@@ -19,7 +19,7 @@ import * as ApiError from "../errors/ApiError.js"
 import * as Logging from "../runtime/Logging.js"
 import * as RequestId from "../runtime/RequestId.js"
 import * as ApiContract from "./ApiContract.js"
-import { BodyTooLarge, JsonTooDeep } from "./node/Exchange.js"
+import { BodyTooLarge, JsonTooDeep, NodeServerRequest } from "./node/Exchange.js"
 import { requestTimeoutFiberId, responseTimeoutFiberId } from "./node/NodeHttpAdapter.js"
 
 export interface Options {
@@ -187,7 +187,9 @@ export const make = (options: Options) => {
   return <E, R>(app: App<E, R>): App<never, R | HttpServerRequest.HttpServerRequest> =>
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      const requestId = RequestId.fromHeader(request.headers[RequestId.header])
+      // The core's adapter may have set it on this fiber already, as the fiber was made.
+      const preset = request instanceof NodeServerRequest ? request.exchange.requestId : undefined
+      const requestId = preset ?? RequestId.fromHeader(request.headers[RequestId.header])
       const started = performance.now()
       const origin = request.headers.origin
       const refused = refusal(request)
@@ -230,6 +232,8 @@ export const make = (options: Options) => {
           onFailure: (cause) => Effect.flatMap(responseForCause(fiber, cause), finish)
         })
       }
-      return Effect.zipRight(FiberRef.set(RequestId.currentRequestId, requestId), handled)
+      return preset === undefined
+        ? Effect.zipRight(FiberRef.set(RequestId.currentRequestId, requestId), handled)
+        : handled
     })
 }

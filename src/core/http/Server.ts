@@ -119,7 +119,8 @@ export const layerListen = (options: ListenOptions) =>
       server.on("checkExpectation", (request, response) => server.emit("request", request, response))
       if (options.maxConnections !== undefined) yield* limitConnections(server, options.maxConnections)
       const httpServer = yield* NodeHttpAdapter.make(() => server, { host: options.host, port: options.port }, {
-        requestTimeout: options.requestTimeout ?? defaultRequestTimeout
+        requestTimeout: options.requestTimeout ?? defaultRequestTimeout,
+        requestIds: true
       })
       return Context.make(NodeServer, server).pipe(Context.add(HttpServer.HttpServer, httpServer))
     })

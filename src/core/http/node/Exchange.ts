@@ -118,6 +118,8 @@ interface Exchange {
     | undefined
   /** Set once a response has been written (or is being written), so nothing writes a second one. */
   handled: boolean
+  /** The request's id, when the adapter set it on the request's fiber as the fiber was made (`Options.requestIds`). */
+  requestId: string | undefined
 }
 
 /** A Node request as an `HttpServerRequest`; the copies `modify` makes share its body and its response. */
@@ -149,7 +151,7 @@ export class NodeServerRequest extends Inspectable.Class implements HttpServerRe
     upgrade?: Effect.Effect<Socket.Socket, HttpServerError.RequestError>
   ): NodeServerRequest {
     return new NodeServerRequest(
-      { source, response, upgrade, body: undefined, multipart: undefined, handled: false },
+      { source, response, upgrade, body: undefined, multipart: undefined, handled: false, requestId: undefined },
       source.url!
     )
   }

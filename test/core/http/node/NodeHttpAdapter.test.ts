@@ -26,6 +26,7 @@ import {
   Duration,
   Effect,
   Exit,
+  Fiber,
   FiberRef,
   HashSet,
   Layer,
@@ -43,6 +44,7 @@ import * as WS from "ws"
 import * as NodeHttpAdapter from "../../../../src/core/http/node/NodeHttpAdapter.js"
 import * as PullBody from "../../../../src/core/http/PullBody.js"
 import * as Router from "../../../../src/core/http/Router.js"
+import * as RequestId from "../../../../src/core/runtime/RequestId.js"
 
 // What the routes report to the tests (finalizers, interruptions), in order.
 const signals = Effect.runSync(Queue.unbounded<string>())
@@ -999,6 +1001,39 @@ describe("NodeHttpAdapter", () => {
       )
       assert.strictEqual(bodyText(yield* compare(plainOnly, { path: "/" })), "server 0")
       assert.strictEqual(bodyText(yield* compare(both, { path: "/" })), "server 11")
+    }))
+
+  it.scoped("asked to, the adapter gives each request its id as its fiber is made, as the request pipeline would", () =>
+    Effect.gen(function*() {
+      // What the handler and a fiber it forks see, and what the request says it was given.
+      const report = HttpServer.serve(Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const child = yield* Effect.fork(FiberRef.get(RequestId.currentRequestId))
+        return yield* HttpServerResponse.json({
+          ref: yield* FiberRef.get(RequestId.currentRequestId),
+          child: yield* Fiber.join(child),
+          preset: (request as unknown as { exchange: { requestId?: string } }).exchange.requestId ?? null
+        })
+      })).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+      const portWith = (options: NodeHttpAdapter.Options) =>
+        Effect.map(
+          Layer.build(Layer.provideMerge(report, NodeHttpAdapter.layer(() => Http.createServer(), listen, options))),
+          portOf
+        )
+      const withIds = yield* portWith({ requestIds: true })
+      const without = yield* portWith({})
+      const seen = (port: number, headers: Record<string, string>) =>
+        Effect.map(call(port, { path: "/", headers }), (reply) => bodyJson(reply) as Record<string, string | null>)
+      assert.deepStrictEqual(yield* seen(withIds, { "x-request-id": "abc-1" }), {
+        ref: "abc-1",
+        child: "abc-1",
+        preset: "abc-1"
+      })
+      const fresh = yield* seen(withIds, { "x-request-id": "not safe!" })
+      const id = fresh.ref ?? ""
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      assert.deepStrictEqual(fresh, { ref: id, child: id, preset: id })
+      assert.deepStrictEqual(yield* seen(without, { "x-request-id": "abc-1" }), { ref: "", child: "", preset: null })
     }))
 
   it.scoped("a preroute that throws leaves the request to the app, and the server keeps serving", () =>
