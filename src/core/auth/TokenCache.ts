@@ -29,9 +29,10 @@ export const keyOf = (token: string): TokenKey => {
 
 /**
  * A copy of `text` that holds no other string: a part cut from a string (the text before a token's signature, cut
- * from the `Authorization` header) keeps the whole string, signature and all, for as long as the part lives.
+ * from the `Authorization` header) keeps the whole string, signature and all, for as long as the part lives. Cutting
+ * a joined string makes the engine copy it into one string first, so the cut holds only that copy.
  */
-const detached = (text: string): string => Buffer.from(text, "utf16le").toString("utf16le")
+const detached = (text: string): string => ` ${text}`.slice(1)
 
 interface Entry<A> {
   readonly value: A
