@@ -5,9 +5,10 @@
  * context, and the handler gets one context for the request: the group's, the request's and what the middleware
  * provides. When the server made the request's context for that request alone (`ContextOverlay.RequestOverlay`, as
  * the core's adapter and router do), those entries are written into it and the fiber keeps its context; otherwise
- * the handler runs in an overlay of them and the request's context is put back after. Requests are decoded,
- * responses encoded and failures raised as the platform does (its parity test runs the same API both ways). The routes go where `HttpApiBuilder.group` puts them, so
- * `HttpApiRoutes.layer` serves groups of either kind.
+ * the handler runs in an overlay of them and the request's context is put back after. A middleware that can answer
+ * synchronously (`withShortcut`: a remembered caller, say) does, and then no middleware effect runs. Requests are
+ * decoded, responses encoded and failures raised as the platform does (its parity test runs the same API both ways).
+ * The routes go where `HttpApiBuilder.group` puts them, so `HttpApiRoutes.layer` serves groups of either kind.
  */
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
