@@ -7,7 +7,7 @@
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { Auth, type VerifiedUser } from "../core/auth/Auth.js"
 import * as ApiError from "../core/errors/ApiError.js"
 import * as HttpApiHandlers from "../core/http/HttpApiHandlers.js"
@@ -52,8 +52,8 @@ export class AdminAuthentication extends HttpApiMiddleware.Tag<AdminAuthenticati
 /**
  * Verifies the caller's `Authorization` header, lets `admit` (when given) refuse it, then syncs the caller's row; what
  * fails is `declare`d. Made once: every request runs the same effect. An admitted caller whose token and row are both
- * still remembered is found with a few lookups (`remembered`), before any effect is built: most requests are such.
- * `HttpApiHandlers` asks those lookups first (its shortcut), so such a request runs no middleware effect at all.
+ * still remembered is found with a few lookups (`remembered`), the middleware's shortcut: `HttpApiHandlers` asks it
+ * first, so such a request (most are) runs no effect; the effect is for everyone else.
  */
 const authenticator = <E>(
   declare: <A, R>(effect: Effect.Effect<A, unknown, R>) => Effect.Effect<A, E, R>,
@@ -68,19 +68,16 @@ const authenticator = <E>(
         ? Effect.map(users.sync(claims), (user): Caller => ({ user, claims }))
         : Effect.fail(refusal)
     }
-    const verify = (header: string | undefined) => declare(Effect.flatMap(auth.verifyAuthorization(header), caller))
+    const authenticated = Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => declare(Effect.flatMap(auth.verifyAuthorization(request.headers.authorization), caller))
+    )
     // Anyone `admit` refuses is not remembered: the refusal comes the whole way, as the first time.
     const remembered = (request: HttpServerRequest.HttpServerRequest, now: number): Caller | undefined => {
       const claims = auth.remembered(request.headers.authorization, now)
       const user = claims === undefined ? undefined : users.remembered(claims, now)
       return user === undefined || admit?.(claims!) !== undefined ? undefined : { user, claims: claims! }
     }
-    const authenticated = Effect.withFiberRuntime<Caller, E>((fiber) => {
-      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-      const known = remembered(request, now)
-      return known === undefined ? verify(request.headers.authorization) : Effect.succeed(known)
-    })
     return HttpApiHandlers.withShortcut({ bearer: () => authenticated }, remembered)
   })
 

@@ -19,11 +19,8 @@ const steps = fc.array(step, { maxLength: 10 })
 
 type Step = { op: "set"; key: string; value: number } | { op: "delete"; key: string } | { op: "clear" }
 
-/** The overlay and the copy it stands for, after the same steps (each step's result compared on the way). */
-const build = (parentEntries: ReadonlyArray<[string, number]>, steps: ReadonlyArray<Step>) => {
-  const parent = new Map(parentEntries)
-  const overlay = new ContextOverlay.OverlayMap<string, number>(parent)
-  const copy = new Map(parent)
+/** Takes the same steps on the overlay and on the copy it stands for, comparing each step's result on the way. */
+const apply = (overlay: Map<string, number>, copy: Map<string, number>, steps: ReadonlyArray<Step>) => {
   for (const step of steps) {
     if (step.op === "set") {
       overlay.set(step.key, step.value)
@@ -35,6 +32,14 @@ const build = (parentEntries: ReadonlyArray<[string, number]>, steps: ReadonlyAr
       copy.clear()
     }
   }
+}
+
+/** The overlay and the copy it stands for, after the same steps. */
+const build = (parentEntries: ReadonlyArray<[string, number]>, steps: ReadonlyArray<Step>) => {
+  const parent = new Map(parentEntries)
+  const overlay = new ContextOverlay.OverlayMap<string, number>(parent)
+  const copy = new Map(parent)
+  apply(overlay, copy, steps)
   return { parent, overlay, copy }
 }
 
@@ -84,30 +89,14 @@ describe("ContextOverlay", () => {
       steps
     ],
     ([parentEntries, own, added, after]) => {
-      const parent = new Map(parentEntries)
-      const overlay = new ContextOverlay.OverlayMap<string, number>(parent)
-      const copy = new Map(parent)
-      for (const [key, value] of own) {
-        overlay.set(key, value)
-        copy.set(key, value)
-      }
+      const { copy, overlay, parent } = build(parentEntries, own.map(([key, value]) => ({ op: "set", key, value })))
       // What the overlay stands on is what it adds over the same parent: keys the parent lacks.
       const extension = new ContextOverlay.OverlayMap<string, number>(parent)
       for (const [key, value] of added) if (!parent.has(key)) extension.set(key, value)
       for (const [key, value] of Map.prototype.entries.call(extension)) if (!copy.has(key)) copy.set(key, value)
       assert.isTrue(overlay.rebase(extension))
       assert.strictEqual(overlay.parent, extension)
-      for (const step of after) {
-        if (step.op === "set") {
-          overlay.set(step.key, step.value)
-          copy.set(step.key, step.value)
-        } else if (step.op === "delete") {
-          assert.strictEqual(overlay.delete(step.key), copy.delete(step.key))
-        } else {
-          overlay.clear()
-          copy.clear()
-        }
-      }
+      apply(overlay, copy, after)
       for (const candidate of ["a", "b", "c", "d", "e", "f", "g", "h", "z"]) {
         assert.strictEqual(overlay.get(candidate), copy.get(candidate), candidate)
       }
