@@ -11,6 +11,7 @@ const withoutDatabase = [
   "test/core/app/**",
   "test/core/auth/**",
   "test/core/clients/**",
+  "test/core/db/AcquireDeadlines.test.ts",
   "test/core/db/DbResilience.test.ts",
   "test/core/db/Embedded.test.ts",
   "test/core/http/HttpApiRoutes.test.ts",

@@ -10,10 +10,14 @@
  *   on a connection that leads straight to its Postgres backend, which is then closed rather than reused. Through a
  *   pooler the cancel would go to whatever server connection the pooler has linked by the time it arrives, and the
  *   embedded database has no cancel at all: there the statement runs on to its end (the statement timeout bounds
- *   it) and its connection comes back to the pool as usual.
+ *   it) and its connection comes back to the pool as usual;
+ * - the acquire timeout of callers waiting for a connection is kept with one timer for all of them, where pg-pool
+ *   sets and clears one per waiting caller (`AcquireDeadlines`).
  */
 import * as Net from "node:net"
 import pg from "pg"
+import { AcquireDeadlines, type Wait } from "./AcquireDeadlines.js"
+import { poolExhaustedMessage } from "./DbResilience.js"
 import { isConnectionFailure } from "./SqlState.js"
 import * as StatementTimeout from "./StatementTimeout.js"
 
@@ -78,6 +82,8 @@ interface AppClientConfig extends pg.ClientConfig {
   readonly cancellable?: boolean | undefined
   /** Whether a direct connection may take the timeout as a session setting (it is reused, so that pays). */
   readonly sessionTimeout?: boolean | undefined
+  /** Longest time to open a connection, its first round trips included (0: no limit). */
+  readonly connectTimeoutMillis?: number | undefined
 }
 
 type QueryCallback = (error: Error | undefined, result: unknown) => void
@@ -103,10 +109,13 @@ class AppClient extends pg.Client {
    */
   direct = false
   private readonly cancellable: boolean
+  private readonly connectTimeoutMillis: number
   /** `SET statement_timeout` for a direct connection, when it may take the timeout as a session setting. */
   private readonly sessionSetting: string | undefined
   /** Whether the timeout is this connection's session setting: its statements then carry no prelude. */
   private timeoutInSession = false
+  /** Whether a statement may need the prelude: a timeout is set, and not for the session. */
+  private mayNeedPrelude: boolean
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
   private readonly session: StatementTimeout.Session
@@ -118,7 +127,9 @@ class AppClient extends pg.Client {
     super(config)
     const timeout = config?.statementTimeoutMillis
     const prelude = timeout === undefined ? undefined : StatementTimeout.prelude(timeout)
+    this.mayNeedPrelude = prelude !== undefined
     this.cancellable = config?.cancellable ?? true
+    this.connectTimeoutMillis = config?.connectTimeoutMillis ?? 0
     this.sessionSetting = timeout === undefined || config?.sessionTimeout !== true
       ? undefined
       : StatementTimeout.sessionSetting(timeout)
@@ -142,12 +153,35 @@ class AppClient extends pg.Client {
 
   /**
    * Connects, then, where statements may be cancelled, learns whether a pooler stands between (one round trip per
-   * new connection, before it is handed to anyone); with none, sets the statement timeout for the session.
+   * new connection, before it is handed to anyone); with none, sets the statement timeout for the session. All of it
+   * within the connect timeout, as pg-pool's own connection timeout bounds a new client's `connect`: past it, the
+   * socket is destroyed and the connect fails.
    */
   override connect(): Promise<void>
   override connect(callback: (error?: Error) => void): void
   override connect(callback?: (error?: Error) => void): Promise<void> | void {
-    const ready = super.connect().then(async () => {
+    let timedOut = false
+    const timer = this.connectTimeoutMillis > 0
+      ? setTimeout(() => {
+        timedOut = true
+        this.connection.stream.destroy()
+      }, this.connectTimeoutMillis)
+      : undefined
+    timer?.unref()
+    const ready = this.connectAndLearn().then(
+      () => clearTimeout(timer),
+      (error: unknown) => {
+        clearTimeout(timer)
+        // pg-pool's words for the same, which `DbResilience` counts as a broken connection.
+        throw timedOut ? new Error("Connection terminated due to connection timeout", { cause: error }) : error
+      }
+    )
+    if (callback === undefined) return ready
+    ready.then(() => callback(), (error: Error) => callback(error))
+  }
+
+  private connectAndLearn(): Promise<void> {
+    return super.connect().then(async () => {
       if (!this.cancellable) return
       try {
         const result = await super.query<{ pid: number }>("select pg_backend_pid() as pid")
@@ -155,6 +189,7 @@ class AppClient extends pg.Client {
         if (this.direct && this.sessionSetting !== undefined) {
           await super.query(this.sessionSetting)
           this.timeoutInSession = true
+          this.mayNeedPrelude = false
           // No prelude from now on: nothing reads the status, and each statement is spared an event listener.
           this.connection.off("readyForQuery", this.trackTransactionStatus)
         }
@@ -164,8 +199,6 @@ class AppClient extends pg.Client {
         throw error
       }
     })
-    if (callback === undefined) return ready
-    ready.then(() => callback(), (error: Error) => callback(error))
   }
 
   /**
@@ -207,10 +240,14 @@ class AppClient extends pg.Client {
         settle = (error, value) => (error ? reject(error) : resolve(value))
       })
     }
-    const query = new StatementTimeout.TimedQuery(config, values, (error: Error | undefined, value: unknown) => {
+    const done = (error: Error | undefined, value: unknown) => {
       if (error && this.unusable === undefined && breaksConnection(error)) this.unusable = error
       settle(error, value)
-    }, this.session)
+    }
+    // Without a prelude to send, pg's own query does the same for less.
+    const query = this.mayNeedPrelude
+      ? new StatementTimeout.TimedQuery(config, values, done, this.session)
+      : new pg.Query(config, values, done)
     Reflect.apply(super.query, this, [query])
     return result
   }
@@ -225,15 +262,32 @@ type ConnectCallback = (
 /** pg's own `submit`-less form of the query @effect/sql-pg sends to cancel an interrupted statement. */
 const libraryCancel = /^SELECT pg_cancel_backend\((-?\d+)\)$/
 
+/** A caller waiting for a connection: its callback, and the one pg-pool holds for it. */
+class Waiting {
+  handle: ConnectCallback | undefined = undefined
+  constructor(readonly callback: ConnectCallback) {}
+}
+
+/** pg-pool's waiting callers, as far as the acquire timeout needs them. */
+interface PendingQueue {
+  readonly _pendingQueue: Array<{ readonly callback: unknown }>
+}
+
 /**
  * Hands out clients whose `release` destroys the connection instead of pooling it once it is unusable, and answers
- * @effect/sql-pg's cancel of an interrupted statement itself (see `cancelByProcessId`).
+ * @effect/sql-pg's cancel of an interrupted statement itself (see `cancelByProcessId`). The acquire timeout is kept
+ * here (`AcquireDeadlines`) rather than by pg-pool, with one timer for every waiting caller; a new connection's own
+ * timeout is the client's (`AppClient.connect`).
  */
 class AppPool extends pg.Pool {
   private readonly byProcessId = new Map<number, AppClient>()
+  private readonly deadlines: AcquireDeadlines<Waiting> | undefined
 
-  constructor(options: pg.PoolConfig) {
+  constructor(options: pg.PoolConfig, acquireTimeoutMillis: number) {
     super(options)
+    this.deadlines = acquireTimeoutMillis > 0
+      ? new AcquireDeadlines<Waiting>(acquireTimeoutMillis, (waits) => this.timedOut(waits))
+      : undefined
     this.on("connect", (client) => {
       if (client instanceof AppClient && client.processID !== null) this.byProcessId.set(client.processID, client)
     })
@@ -250,14 +304,41 @@ class AppPool extends pg.Pool {
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
     if (callback === undefined) {
-      return super.connect().then((client) => {
-        guardRelease(client, client.release.bind(client))
-        return client
-      })
+      return new Promise((resolve, reject) =>
+        this.connect((error, client) => (client === undefined ? reject(error) : resolve(client)))
+      )
     }
-    super.connect((error, client, done) =>
-      callback(error, client, client === undefined ? done : guardRelease(client, done))
-    )
+    const deadlines = this.deadlines
+    // As pg-pool's own timeout: a caller that has a new connection opened for it waits for the connection's timeout
+    // instead (a server that does not answer is a broken connection, not an exhausted pool).
+    if (deadlines === undefined || (this.idleCount === 0 && this.totalCount < (this.options.max ?? 10))) {
+      super.connect((error, client, done) =>
+        callback(error, client, client === undefined ? done : guardRelease(client, done))
+      )
+      return
+    }
+    const waiting = new Waiting(callback)
+    const wait = deadlines.begin(waiting)
+    waiting.handle = (error, client, done) => {
+      if (deadlines.serve(wait)) {
+        callback(error, client, client === undefined ? done : guardRelease(client, done))
+      } else if (client !== undefined) {
+        // A connection that came too late for its caller (one being opened for it as the wait ended) goes back.
+        done(client instanceof AppClient ? client.unusable : undefined)
+      }
+    }
+    super.connect(waiting.handle)
+  }
+
+  /** Takes the waits that timed out out of pg-pool's queue (as pg-pool does with its own) and fails their callers. */
+  private timedOut(waits: ReadonlyArray<Wait<Waiting>>): void {
+    const gone = new Set<unknown>()
+    for (const wait of waits) gone.add(wait.payload.handle)
+    const queue = (this as unknown as PendingQueue)._pendingQueue
+    let kept = 0
+    for (const item of queue) if (!gone.has(item.callback)) queue[kept++] = item
+    queue.length = kept
+    for (const wait of waits) wait.payload.callback(new Error(poolExhaustedMessage), undefined, () => {})
   }
 
   /**
@@ -296,7 +377,9 @@ export const make = (config: PoolConfig): pg.Pool => {
     application_name: config.applicationName,
     max: config.max,
     min: 0,
-    connectionTimeoutMillis: config.acquireTimeoutMillis,
+    // The acquire timeout is the pool's (`AppPool`) and a new connection's (`AppClient`), not pg-pool's.
+    connectionTimeoutMillis: 0,
+    connectTimeoutMillis: config.acquireTimeoutMillis,
     idleTimeoutMillis: config.serverless ? 1 : config.idleTimeoutMillis,
     // No open connection should outlive its use in serverless mode: no keepalive probes either.
     keepAlive: !config.serverless,
@@ -307,7 +390,7 @@ export const make = (config: PoolConfig): pg.Pool => {
     // A connection used once would pay a round trip for a setting that the prelude carries for free.
     sessionTimeout: !config.serverless
   }
-  const pool = new AppPool(options)
+  const pool = new AppPool(options, config.acquireTimeoutMillis)
   pool.on("error", () => {})
   return pool
 }

@@ -1,0 +1,153 @@
+import { afterAll, assert, beforeAll, describe, it, vi } from "@effect/vitest"
+import * as Net from "node:net"
+import type pg from "pg"
+import * as DbResilience from "../../../src/core/db/DbResilience.js"
+import * as Pool from "../../../src/core/db/Pool.js"
+import { createTestDatabase, type TestDatabase } from "../../support/TestDatabase.js"
+
+type Checkout = { readonly error: Error | undefined; readonly client: pg.PoolClient | undefined }
+
+const checkout = (pool: pg.Pool): Promise<Checkout> =>
+  new Promise((resolve) => pool.connect((error, client) => resolve({ error, client })))
+
+const poolOf = (db: TestDatabase, max: number, acquireTimeoutMillis: number) =>
+  Pool.make({
+    connectionString: db.url,
+    applicationName: "pool_test",
+    max,
+    acquireTimeoutMillis,
+    statementTimeoutMillis: 5_000,
+    idleTimeoutMillis: 10_000,
+    serverless: false,
+    cancellable: true
+  })
+
+describe("Pool acquire timeout", () => {
+  let db: TestDatabase
+  beforeAll(async () => {
+    db = await createTestDatabase("pool")
+  })
+  afterAll(async () => {
+    await db?.drop()
+  })
+
+  it("callers waiting on a busy pool share one timer, time out as pool exhaustion, and take no connection with them", async () => {
+    const pool = poolOf(db, 1, 300)
+    try {
+      const held = await checkout(pool)
+      assert.isDefined(held.client)
+      const timers = vi.spyOn(globalThis, "setTimeout")
+      const waiting = Array.from({ length: 50 }, () => checkout(pool))
+      // pg-pool would set one timer per waiting caller.
+      assert.isAtMost(timers.mock.calls.length, 1)
+      timers.mockRestore()
+      assert.strictEqual(pool.waitingCount, 50)
+      const outcomes = await Promise.all(waiting)
+      for (const { client, error } of outcomes) {
+        assert.isUndefined(client)
+        assert.strictEqual(DbResilience.kindOf(error), "poolExhausted")
+      }
+      // Out of pg-pool's queue: the connection, once released, is idle and the next caller gets it at once.
+      assert.strictEqual(pool.waitingCount, 0)
+      held.client!.release()
+      assert.strictEqual(pool.idleCount, 1)
+      const next = await checkout(pool)
+      assert.strictEqual(next.client, held.client)
+      assert.deepStrictEqual((await next.client!.query("select 1 as one")).rows, [{ one: 1 }])
+      next.client!.release()
+      assert.strictEqual(pool.totalCount, 1)
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it("callers are served in the order they came, and one served is never told of a timeout later", async () => {
+    const pool = poolOf(db, 1, 400)
+    try {
+      const first = await checkout(pool)
+      // Every call of each caller's callback, to see that none is called twice.
+      const calls: Array<{ readonly n: number; readonly error: Error | undefined }> = []
+      const served = [1, 2, 3].map((n) =>
+        new Promise<void>((resolve) =>
+          pool.connect((error, client) => {
+            calls.push({ n, error })
+            // Each is released at once, so the next one in line is served well within its timeout.
+            client?.release()
+            resolve()
+          })
+        )
+      )
+      first.client!.release()
+      await Promise.all(served)
+      // Past every deadline: nothing more happens to a caller that was served.
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      assert.deepStrictEqual(calls, [{ n: 1, error: undefined }, { n: 2, error: undefined }, {
+        n: 3,
+        error: undefined
+      }])
+      // And a caller after that still gets the connection.
+      const last = await checkout(pool)
+      assert.isDefined(last.client)
+      last.client!.release()
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it("a caller that gives up waiting can retry and be served once a connection is free", async () => {
+    const pool = poolOf(db, 2, 200)
+    try {
+      const a = await checkout(pool)
+      const b = await checkout(pool)
+      const late = await checkout(pool)
+      assert.strictEqual(DbResilience.kindOf(late.error), "poolExhausted")
+      a.client!.release()
+      const again = await checkout(pool)
+      assert.strictEqual(again.client, a.client)
+      again.client!.release()
+      b.client!.release()
+      assert.strictEqual(pool.totalCount, 2)
+      assert.strictEqual(pool.idleCount, 2)
+    } finally {
+      await pool.end()
+    }
+  })
+
+  it("a new connection that gets no answer within the timeout fails as a broken connection, its socket closed", async () => {
+    // Accepts connections and never answers: a server that hangs.
+    const sockets: Array<Net.Socket> = []
+    const closed: Array<Promise<void>> = []
+    const silent = Net.createServer((socket) => {
+      sockets.push(socket)
+      closed.push(new Promise((resolve) => socket.on("close", () => resolve())))
+      socket.on("error", () => {})
+      // Reads (and drops) what comes, so that the client's end is seen.
+      socket.resume()
+    })
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    const port = (silent.address() as Net.AddressInfo).port
+    const pool = Pool.make({
+      connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      applicationName: "pool_test",
+      max: 2,
+      acquireTimeoutMillis: 300,
+      statementTimeoutMillis: 5_000,
+      idleTimeoutMillis: 10_000,
+      serverless: false,
+      cancellable: true
+    })
+    try {
+      const outcome = await checkout(pool)
+      assert.isUndefined(outcome.client)
+      assert.include(outcome.error?.message, "connection timeout")
+      assert.strictEqual(DbResilience.kindOf(outcome.error), "transient")
+      assert.strictEqual(sockets.length, 1)
+      await Promise.all(closed)
+      assert.strictEqual(pool.totalCount, 0)
+    } finally {
+      await pool.end()
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+})
