@@ -112,9 +112,10 @@ class AppClient extends pg.Client {
   private readonly connectTimeoutMillis: number
   /** `SET statement_timeout` for a direct connection, when it may take the timeout as a session setting. */
   private readonly sessionSetting: string | undefined
-  /** Whether the timeout is this connection's session setting: its statements then carry no prelude. */
-  private timeoutInSession = false
-  /** Whether a statement may need the prelude: a timeout is set, and not for the session. */
+  /**
+   * Whether a statement may need the prelude: a timeout is set, and not as this connection's session setting (then
+   * its statements carry none, and are sent as `pg`'s own queries).
+   */
   private mayNeedPrelude: boolean
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
@@ -136,7 +137,7 @@ class AppClient extends pg.Client {
     this.session = {
       // Inside a transaction the one that opened it already set the timeout (or the caller chose otherwise).
       preludeFor: (text) =>
-        prelude !== undefined && !this.timeoutInSession && this.transactionStatus === "I" &&
+        prelude !== undefined && this.mayNeedPrelude && this.transactionStatus === "I" &&
           StatementTimeout.acceptsPrelude(text)
           ? prelude
           : undefined
@@ -188,7 +189,6 @@ class AppClient extends pg.Client {
         this.direct = result.rows[0]?.pid === this.processID
         if (this.direct && this.sessionSetting !== undefined) {
           await super.query(this.sessionSetting)
-          this.timeoutInSession = true
           this.mayNeedPrelude = false
           // No prelude from now on: nothing reads the status, and each statement is spared an event listener.
           this.connection.off("readyForQuery", this.trackTransactionStatus)
@@ -318,8 +318,8 @@ class AppPool extends pg.Pool {
     }
     const deadlines = this.deadlines
     // As pg-pool's own timeout: a caller that has a new connection opened for it waits for the connection's timeout
-    // instead (a server that does not answer is a broken connection, not an exhausted pool).
-    if (deadlines === undefined || (this.idleCount === 0 && this.totalCount < (this.options.max ?? 10))) {
+    // instead (a server that does not answer is a broken connection, not an exhausted pool). pg-pool fills in `max`.
+    if (deadlines === undefined || (this.idleCount === 0 && this.totalCount < this.options.max!)) {
       super.connect((error, client, done) =>
         callback(error, client, client === undefined ? done : guardRelease(client, done))
       )

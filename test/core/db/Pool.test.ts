@@ -10,9 +10,15 @@ type Checkout = { readonly error: Error | undefined; readonly client: pg.PoolCli
 const checkout = (pool: pg.Pool): Promise<Checkout> =>
   new Promise((resolve) => pool.connect((error, client) => resolve({ error, client })))
 
-const poolOf = (db: TestDatabase, max: number, acquireTimeoutMillis: number) =>
-  Pool.make({
-    connectionString: db.url,
+/** Runs `use` with a pool of `max` connections to `url`, ended afterwards. */
+const withPool = async (
+  url: string,
+  max: number,
+  acquireTimeoutMillis: number,
+  use: (pool: pg.Pool) => Promise<void>
+): Promise<void> => {
+  const pool = Pool.make({
+    connectionString: url,
     applicationName: "pool_test",
     max,
     acquireTimeoutMillis,
@@ -21,6 +27,12 @@ const poolOf = (db: TestDatabase, max: number, acquireTimeoutMillis: number) =>
     serverless: false,
     cancellable: true
   })
+  try {
+    await use(pool)
+  } finally {
+    await pool.end()
+  }
+}
 
 describe("Pool acquire timeout", () => {
   let db: TestDatabase
@@ -32,8 +44,7 @@ describe("Pool acquire timeout", () => {
   })
 
   it("callers waiting on a busy pool share one timer, time out as pool exhaustion, and take no connection with them", async () => {
-    const pool = poolOf(db, 1, 300)
-    try {
+    await withPool(db.url, 1, 300, async (pool) => {
       const held = await checkout(pool)
       assert.isDefined(held.client)
       const timers = vi.spyOn(globalThis, "setTimeout")
@@ -56,14 +67,11 @@ describe("Pool acquire timeout", () => {
       assert.deepStrictEqual((await next.client!.query("select 1 as one")).rows, [{ one: 1 }])
       next.client!.release()
       assert.strictEqual(pool.totalCount, 1)
-    } finally {
-      await pool.end()
-    }
+    })
   })
 
   it("callers are served in the order they came, and one served is never told of a timeout later", async () => {
-    const pool = poolOf(db, 1, 400)
-    try {
+    await withPool(db.url, 1, 400, async (pool) => {
       const first = await checkout(pool)
       // Every call of each caller's callback, to see that none is called twice.
       const calls: Array<{ readonly n: number; readonly error: Error | undefined }> = []
@@ -89,14 +97,11 @@ describe("Pool acquire timeout", () => {
       const last = await checkout(pool)
       assert.isDefined(last.client)
       last.client!.release()
-    } finally {
-      await pool.end()
-    }
+    })
   })
 
   it("a caller that gives up waiting can retry and be served once a connection is free", async () => {
-    const pool = poolOf(db, 2, 200)
-    try {
+    await withPool(db.url, 2, 200, async (pool) => {
       const a = await checkout(pool)
       const b = await checkout(pool)
       const late = await checkout(pool)
@@ -108,9 +113,7 @@ describe("Pool acquire timeout", () => {
       b.client!.release()
       assert.strictEqual(pool.totalCount, 2)
       assert.strictEqual(pool.idleCount, 2)
-    } finally {
-      await pool.end()
-    }
+    })
   })
 
   it("a new connection that gets no answer within the timeout fails as a broken connection, its socket closed", async () => {
@@ -126,26 +129,17 @@ describe("Pool acquire timeout", () => {
     })
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
     const port = (silent.address() as Net.AddressInfo).port
-    const pool = Pool.make({
-      connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      applicationName: "pool_test",
-      max: 2,
-      acquireTimeoutMillis: 300,
-      statementTimeoutMillis: 5_000,
-      idleTimeoutMillis: 10_000,
-      serverless: false,
-      cancellable: true
-    })
     try {
-      const outcome = await checkout(pool)
-      assert.isUndefined(outcome.client)
-      assert.include(outcome.error?.message, "connection timeout")
-      assert.strictEqual(DbResilience.kindOf(outcome.error), "transient")
-      assert.strictEqual(sockets.length, 1)
-      await Promise.all(closed)
-      assert.strictEqual(pool.totalCount, 0)
+      await withPool(`postgres://postgres@127.0.0.1:${port}/postgres`, 2, 300, async (pool) => {
+        const outcome = await checkout(pool)
+        assert.isUndefined(outcome.client)
+        assert.include(outcome.error?.message, "connection timeout")
+        assert.strictEqual(DbResilience.kindOf(outcome.error), "transient")
+        assert.strictEqual(sockets.length, 1)
+        await Promise.all(closed)
+        assert.strictEqual(pool.totalCount, 0)
+      })
     } finally {
-      await pool.end()
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => silent.close(resolve))
     }
