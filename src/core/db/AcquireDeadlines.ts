@@ -24,7 +24,8 @@ export interface Clock {
   readonly schedule: (f: () => void, millis: number) => void
 }
 
-const systemClock: Clock = {
+/** `performance.now` and unref'd `setTimeout`. */
+export const systemClock: Clock = {
   now: () => performance.now(),
   schedule: (f, millis) => {
     setTimeout(f, millis).unref()

@@ -40,7 +40,8 @@ class Checkout<A> {
       }
       if (this.interrupted) return release()
       this.running = client
-      client.query(this.text, [...this.params], (cause: Error | undefined, result: pg.QueryResult) => {
+      // pg reads the parameters and never changes them.
+      client.query(this.text, this.params as Array<unknown>, (cause: Error | undefined, result: pg.QueryResult) => {
         this.running = undefined
         release()
         if (this.interrupted) return

@@ -12,11 +12,13 @@
  *   embedded database has no cancel at all: there the statement runs on to its end (the statement timeout bounds
  *   it) and its connection comes back to the pool as usual;
  * - the acquire timeout of callers waiting for a connection is kept with one timer for all of them, where pg-pool
- *   sets and clears one per waiting caller (`AcquireDeadlines`).
+ *   sets and clears one per waiting caller (`AcquireDeadlines`);
+ * - so is the idle timeout of its idle connections, where pg-pool sets one each time a connection is released and
+ *   clears it when the connection is taken again: under load, once per statement.
  */
 import * as Net from "node:net"
 import pg from "pg"
-import { AcquireDeadlines, type Wait } from "./AcquireDeadlines.js"
+import { AcquireDeadlines, type Clock, systemClock, type Wait } from "./AcquireDeadlines.js"
 import { poolExhaustedMessage } from "./DbResilience.js"
 import { isConnectionFailure } from "./SqlState.js"
 import * as StatementTimeout from "./StatementTimeout.js"
@@ -117,6 +119,8 @@ class AppClient extends pg.Client {
    * its statements carry none, and are sent as `pg`'s own queries).
    */
   private mayNeedPrelude: boolean
+  /** When the pool last had this connection back (`Clock.now`), for its idle timeout. */
+  releasedAt = 0
   /** The transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction, `E` in a failed one. */
   private transactionStatus = "I"
   private readonly session: StatementTimeout.Session
@@ -276,25 +280,49 @@ class Waiting {
   constructor(readonly callback: ConnectCallback) {}
 }
 
-/** pg-pool's waiting callers, as far as the acquire timeout needs them. */
-interface PendingQueue {
+/** pg-pool's waiting callers and idle connections, as far as the acquire and idle timeouts need them. */
+interface PoolInternals {
   readonly _pendingQueue: Array<{ readonly callback: unknown }>
+  readonly _idle: ReadonlyArray<{ readonly client: pg.PoolClient }>
+  readonly ending: boolean
+  _isAboveMin(): boolean
+  _remove(client: pg.PoolClient, callback: () => void): void
+  _pulseQueue(): void
+  /** Where every connection given back goes (`release` calls it): destroyed when `error` is truthy, else kept idle. */
+  _release(client: pg.PoolClient, idleListener: unknown, error: unknown): void
+}
+
+const poolRelease = (pg.Pool.prototype as unknown as PoolInternals)._release
+
+interface AppPoolOptions {
+  readonly acquireTimeoutMillis: number
+  /** How long a connection may stay idle before it is closed, kept here rather than by pg-pool (0: kept open). */
+  readonly idleTimeoutMillis: number
+  readonly clock: Clock
 }
 
 /**
- * Hands out clients whose `release` destroys the connection instead of pooling it once it is unusable, and answers
+ * Destroys a connection given back instead of pooling it once it is unusable (see `_release`), and answers
  * @effect/sql-pg's cancel of an interrupted statement itself (see `cancelByProcessId`). The acquire timeout is kept
  * here (`AcquireDeadlines`) rather than by pg-pool, with one timer for every waiting caller; a new connection's own
- * timeout is the client's (`AppClient.connect`).
+ * timeout is the client's (`AppClient.connect`). The idle timeout is kept here too, with one timer for every idle
+ * connection (`closeIdle`).
  */
 class AppPool extends pg.Pool {
   private readonly byProcessId = new Map<number, AppClient>()
   private readonly deadlines: AcquireDeadlines<Waiting> | undefined
+  private readonly idleTimeoutMillis: number
+  private readonly clock: Clock
+  /** Whether the idle timer is set (for the earliest idle deadline when it was set, or earlier). */
+  private idleTimerSet = false
+  private readonly onIdleTimer = (): void => this.closeIdle()
 
-  constructor(options: pg.PoolConfig, acquireTimeoutMillis: number) {
+  constructor(options: pg.PoolConfig, own: AppPoolOptions) {
     super(options)
-    this.deadlines = acquireTimeoutMillis > 0
-      ? new AcquireDeadlines<Waiting>(acquireTimeoutMillis, (waits) => this.timedOut(waits))
+    this.clock = own.clock
+    this.idleTimeoutMillis = own.idleTimeoutMillis
+    this.deadlines = own.acquireTimeoutMillis > 0
+      ? new AcquireDeadlines<Waiting>(own.acquireTimeoutMillis, (waits) => this.timedOut(waits), own.clock)
       : undefined
     this.on("connect", (client) => {
       if (client instanceof AppClient && client.processID !== null) this.byProcessId.set(client.processID, client)
@@ -320,29 +348,62 @@ class AppPool extends pg.Pool {
     // As pg-pool's own timeout: a caller that has a new connection opened for it waits for the connection's timeout
     // instead (a server that does not answer is a broken connection, not an exhausted pool). pg-pool fills in `max`.
     if (deadlines === undefined || (this.idleCount === 0 && this.totalCount < this.options.max!)) {
-      super.connect((error, client, done) =>
-        callback(error, client, client === undefined ? done : guardRelease(client, done))
-      )
+      super.connect(callback)
       return
     }
     const waiting = new Waiting(callback)
     const wait = deadlines.begin(waiting)
     waiting.handle = (error, client, done) => {
-      if (deadlines.serve(wait)) {
-        callback(error, client, client === undefined ? done : guardRelease(client, done))
-      } else if (client !== undefined) {
-        // A connection that came too late for its caller (one being opened for it as the wait ended) goes back.
-        done(client instanceof AppClient ? client.unusable : undefined)
-      }
+      if (deadlines.serve(wait)) callback(error, client, done)
+      // A connection that came too late for its caller (one being opened for it as the wait ended) goes back.
+      else if (client !== undefined) done()
     }
     super.connect(waiting.handle)
+  }
+
+  /**
+   * pg-pool's own, which every connection given back goes through (its `release` and the `done` handed to callers):
+   * an unusable connection is destroyed, as if given back with its error; one kept idle is stamped for its idle
+   * timeout.
+   */
+  _release(client: pg.PoolClient, idleListener: unknown, error: unknown): void {
+    if (client instanceof AppClient) {
+      client.releasedAt = this.clock.now()
+      error ||= client.unusable
+    }
+    if (this.idleTimeoutMillis > 0 && !this.idleTimerSet) this.setIdleTimer(this.idleTimeoutMillis)
+    poolRelease.call(this, client, idleListener, error)
+  }
+
+  private setIdleTimer(millis: number): void {
+    this.idleTimerSet = true
+    this.clock.schedule(this.onIdleTimer, millis)
+  }
+
+  /**
+   * Closes the connections idle for the idle timeout or longer, as pg-pool's own timer of each would (above the
+   * pool's minimum), and sets the timer again for the earliest deadline of those still idle. A connection taken
+   * and given back since it was last seen here has a later deadline, so it stays.
+   */
+  private closeIdle(): void {
+    this.idleTimerSet = false
+    const internals = this as unknown as PoolInternals
+    if (internals.ending) return
+    const now = this.clock.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const { client } of [...internals._idle]) {
+      const deadline = (client instanceof AppClient ? client.releasedAt : 0) + this.idleTimeoutMillis
+      if (deadline > now) next = Math.min(next, deadline)
+      else if (internals._isAboveMin()) internals._remove(client, () => internals._pulseQueue())
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.setIdleTimer(next - now)
   }
 
   /** Takes the waits that timed out out of pg-pool's queue (as pg-pool does with its own) and fails their callers. */
   private timedOut(waits: ReadonlyArray<Wait<Waiting>>): void {
     const gone = new Set<unknown>()
     for (const wait of waits) gone.add(wait.payload.handle)
-    const queue = (this as unknown as PendingQueue)._pendingQueue
+    const queue = (this as unknown as PoolInternals)._pendingQueue
     let kept = 0
     for (const item of queue) if (!gone.has(item.callback)) queue[kept++] = item
     queue.length = kept
@@ -367,19 +428,16 @@ class AppPool extends pg.Pool {
   }
 }
 
-const guardRelease = (client: pg.PoolClient, done: (release?: any) => void): (release?: any) => void => {
-  client.release = (error?: Error | boolean) =>
-    done(error || (client instanceof AppClient ? client.unusable : undefined))
-  return client.release
-}
-
 /** Cancels the statement running on a client of a pool made here, where that is safe (see `AppClient.cancelStatement`). */
 export const cancelStatement = (client: pg.ClientBase): void => {
   if (client instanceof AppClient) void client.cancelStatement()
 }
 
-/** A pool for `config`; idle-client errors are handled by the pool (it drops the client), so they are not fatal. */
-export const make = (config: PoolConfig): pg.Pool => {
+/**
+ * A pool for `config`; idle-client errors are handled by the pool (it drops the client), so they are not fatal.
+ * `clock` keeps the acquire and idle timeouts (tests pass one they move by hand).
+ */
+export const make = (config: PoolConfig, clock: Clock = systemClock): pg.Pool => {
   const options: pg.PoolConfig & AppClientConfig = {
     connectionString: config.connectionString,
     application_name: config.applicationName,
@@ -388,7 +446,8 @@ export const make = (config: PoolConfig): pg.Pool => {
     // The acquire timeout is the pool's (`AppPool`) and a new connection's (`AppClient`), not pg-pool's.
     connectionTimeoutMillis: 0,
     connectTimeoutMillis: config.acquireTimeoutMillis,
-    idleTimeoutMillis: config.serverless ? 1 : config.idleTimeoutMillis,
+    // The idle timeout is the pool's (`AppPool`); serverless, a connection is closed when released (`maxUses`).
+    idleTimeoutMillis: config.serverless ? 1 : 0,
     // No open connection should outlive its use in serverless mode: no keepalive probes either.
     keepAlive: !config.serverless,
     Client: AppClient,
@@ -398,7 +457,11 @@ export const make = (config: PoolConfig): pg.Pool => {
     // A connection used once would pay a round trip for a setting that the prelude carries for free.
     sessionTimeout: !config.serverless
   }
-  const pool = new AppPool(options, config.acquireTimeoutMillis)
+  const pool = new AppPool(options, {
+    acquireTimeoutMillis: config.acquireTimeoutMillis,
+    idleTimeoutMillis: config.serverless ? 0 : config.idleTimeoutMillis,
+    clock
+  })
   pool.on("error", () => {})
   return pool
 }

@@ -1,31 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck } from "effect"
-import { AcquireDeadlines, type Clock, type Wait } from "../../../src/core/db/AcquireDeadlines.js"
-
-/** A clock that moves only when told, running each timer as its time comes. */
-const manualClock = () => {
-  let now = 0
-  let timers: Array<{ readonly at: number; readonly f: () => void }> = []
-  const clock: Clock = {
-    now: () => now,
-    schedule: (f, millis) => {
-      timers.push({ at: now + millis, f })
-    }
-  }
-  const pending = () => timers.length
-  const advance = (millis: number) => {
-    const until = now + millis
-    for (;;) {
-      const due = timers.filter((timer) => timer.at <= until).sort((a, b) => a.at - b.at)[0]
-      if (due === undefined) break
-      timers = timers.filter((timer) => timer !== due)
-      now = Math.max(now, due.at)
-      due.f()
-    }
-    now = until
-  }
-  return { clock, advance, pending }
-}
+import { AcquireDeadlines, type Wait } from "../../../src/core/db/AcquireDeadlines.js"
+import { manualClock } from "../../support/ManualClock.js"
 
 type Step =
   | { readonly _tag: "begin" }

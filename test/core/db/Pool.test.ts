@@ -1,8 +1,11 @@
 import { afterAll, assert, beforeAll, describe, it, vi } from "@effect/vitest"
+import { Effect, FastCheck } from "effect"
 import * as Net from "node:net"
 import type pg from "pg"
+import type { Clock } from "../../../src/core/db/AcquireDeadlines.js"
 import * as DbResilience from "../../../src/core/db/DbResilience.js"
 import * as Pool from "../../../src/core/db/Pool.js"
+import { manualClock } from "../../support/ManualClock.js"
 import { createTestDatabase, type TestDatabase } from "../../support/TestDatabase.js"
 
 type Checkout = { readonly error: Error | undefined; readonly client: pg.PoolClient | undefined }
@@ -15,7 +18,8 @@ const withPool = async (
   url: string,
   max: number,
   acquireTimeoutMillis: number,
-  use: (pool: pg.Pool) => Promise<void>
+  use: (pool: pg.Pool) => Promise<void>,
+  idle: { readonly idleTimeoutMillis: number; readonly clock?: Clock } = { idleTimeoutMillis: 10_000 }
 ): Promise<void> => {
   const pool = Pool.make({
     connectionString: url,
@@ -23,10 +27,10 @@ const withPool = async (
     max,
     acquireTimeoutMillis,
     statementTimeoutMillis: 5_000,
-    idleTimeoutMillis: 10_000,
+    idleTimeoutMillis: idle.idleTimeoutMillis,
     serverless: false,
     cancellable: true
-  })
+  }, idle.clock)
   try {
     await use(pool)
   } finally {
@@ -144,4 +148,121 @@ describe("Pool acquire timeout", () => {
       await new Promise((resolve) => silent.close(resolve))
     }
   })
+})
+
+describe("Pool idle timeout", () => {
+  let db: TestDatabase
+  beforeAll(async () => {
+    db = await createTestDatabase("pool_idle")
+  })
+  afterAll(async () => {
+    await db?.drop()
+  })
+
+  it("statements through a busy pool set no timer each", async () => {
+    await withPool(db.url, 2, 5_000, async (pool) => {
+      // Two connections open, so that nothing below opens one (a new connection has a connect timer of its own).
+      const warm = [await checkout(pool), await checkout(pool)]
+      for (const { client } of warm) client!.release()
+      const timers = vi.spyOn(globalThis, "setTimeout")
+      try {
+        // Four callers on two connections: each statement's connection is given back with a caller waiting.
+        await Promise.all(Array.from({ length: 4 }, async () => {
+          for (let i = 0; i < 25; i++) await pool.query("select 1")
+        }))
+        // pg-pool sets an idle timer on every release (100 here) and a wait timer on every wait.
+        assert.isAtMost(timers.mock.calls.length, 2)
+      } finally {
+        timers.mockRestore()
+      }
+      assert.strictEqual(pool.totalCount, 2)
+    })
+  })
+
+  // Without an acquire timeout (0), the clock keeps the idle timeout alone.
+  it("each idle connection is closed at its own deadline, by one timer", async () => {
+    const { advance, clock, pending } = manualClock()
+    await withPool(db.url, 3, 0, async (pool) => {
+      const removed: Array<pg.PoolClient> = []
+      pool.on("remove", (client) => removed.push(client))
+      const a = (await checkout(pool)).client!
+      const b = (await checkout(pool)).client!
+      a.release()
+      assert.strictEqual(pending(), 1)
+      advance(500)
+      b.release()
+      assert.strictEqual(pending(), 1)
+      advance(499)
+      assert.strictEqual(pool.idleCount, 2)
+      advance(1)
+      assert.strictEqual(pool.idleCount, 1)
+      assert.strictEqual(pool.totalCount, 1)
+      assert.strictEqual(pending(), 1)
+      advance(499)
+      assert.strictEqual(pool.totalCount, 1)
+      advance(1)
+      assert.strictEqual(pool.totalCount, 0)
+      assert.strictEqual(pending(), 0)
+      // Closed for real, oldest first.
+      await new Promise<void>((resolve) => {
+        const check = () => (removed.length === 2 ? resolve() : setImmediate(check))
+        check()
+      })
+      assert.sameMembers(removed, [a, b])
+    }, { idleTimeoutMillis: 1_000, clock })
+  })
+
+  type IdleStep =
+    | { readonly _tag: "take" }
+    | { readonly _tag: "giveBack"; readonly pick: number }
+    | { readonly _tag: "advance"; readonly millis: number }
+
+  const idleStep: FastCheck.Arbitrary<IdleStep> = FastCheck.oneof(
+    FastCheck.constant({ _tag: "take" } as const),
+    FastCheck.record({ _tag: FastCheck.constant("giveBack" as const), pick: FastCheck.nat(100) }),
+    FastCheck.record({ _tag: FastCheck.constant("advance" as const), millis: FastCheck.integer({ min: 0, max: 700 }) })
+  )
+
+  it.live.prop(
+    "a connection is closed exactly when it has been idle for the idle timeout; one timer at most, one while any is idle",
+    [FastCheck.array(idleStep, { maxLength: 14 })],
+    ([steps]) =>
+      Effect.promise(() => {
+        const timeout = 1_000
+        const { advance, clock, pending } = manualClock()
+        return withPool(db.url, 3, 0, async (pool) => {
+          const held: Array<pg.PoolClient> = []
+          // The model: the idle connections with when each was given back, in that order.
+          let idle: Array<{ readonly client: pg.PoolClient; readonly at: number }> = []
+          try {
+            for (const step of steps) {
+              if (step._tag === "take") {
+                if (held.length === 3) continue
+                const { client } = await checkout(pool)
+                // pg-pool hands out the connection given back last.
+                const expected = idle.pop()
+                if (expected !== undefined) assert.strictEqual(client, expected.client)
+                held.push(client!)
+              } else if (step._tag === "giveBack") {
+                if (held.length === 0) continue
+                const [client] = held.splice(step.pick % held.length, 1)
+                client!.release()
+                idle.push({ client: client!, at: clock.now() })
+              } else {
+                advance(step.millis)
+                idle = idle.filter(({ at }) => at + timeout > clock.now())
+              }
+              assert.strictEqual(pool.idleCount, idle.length)
+              assert.strictEqual(pool.totalCount, held.length + idle.length)
+              assert.isAtMost(pending(), 1)
+              if (idle.length > 0) assert.strictEqual(pending(), 1)
+            }
+          } finally {
+            // The pool ends only once every connection is back.
+            for (const client of held) client.release()
+          }
+        }, { idleTimeoutMillis: timeout, clock })
+      }),
+    { fastCheck: { numRuns: 100 } }
+  )
 })
