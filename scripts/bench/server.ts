@@ -3,6 +3,7 @@
  * database of its own, trusting a local stand-in.
  */
 import { execFileSync } from "node:child_process"
+import * as Fs from "node:fs"
 import { startSupabaseStandIn, type SupabaseStandInServer } from "../../src/dev/SupabaseStandIn.js"
 import { createTestDatabase } from "../../test/support/TestDatabase.js"
 import { freePort, startServer, stopServer } from "./load.js"
@@ -22,13 +23,22 @@ const build = () => {
   built = true
 }
 
+/** The options `npm start` gives `node` (its script is `node <options> dist/main.js`). */
+const startOptions = (): Array<string> => {
+  const words = (JSON.parse(Fs.readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start
+    .split(/\s+/)
+  const entry = words.indexOf("dist/main.js")
+  if (words[0] !== "node" || entry < 0) throw new Error(`npm start is not "node <options> dist/main.js"`)
+  return words.slice(1, entry)
+}
+
 export const start = async (): Promise<BenchServer> => {
   build()
   const database = await createTestDatabase("bench")
   const issuer = await startSupabaseStandIn()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = await startServer(["dist/main.js"], `${url}/health`, {
+  const child = await startServer([...startOptions(), "dist/main.js"], `${url}/health`, {
     APP_ENV: "test",
     HOST: "127.0.0.1",
     PORT: String(port),
