@@ -26,6 +26,7 @@ import {
   Duration,
   Effect,
   Exit,
+  FastCheck,
   Fiber,
   FiberRef,
   HashSet,
@@ -94,6 +95,15 @@ const routes = HttpLayerRouter.addAll([
     "GET",
     "/bytes",
     Effect.succeed(HttpServerResponse.uint8Array(new Uint8Array([1, 2, 3, 4]), { contentType: "application/x-test" }))
+  ),
+  // The request's bytes as a byte body (every byte value, any size around the single-write limit).
+  HttpLayerRouter.route(
+    "POST",
+    "/echo/raw",
+    Effect.flatMap(
+      request,
+      (req) => Effect.map(req.arrayBuffer, (buffer) => HttpServerResponse.uint8Array(new Uint8Array(buffer)))
+    )
   ),
   HttpLayerRouter.route(
     "GET",
@@ -537,6 +547,20 @@ for (const [setupName, setup] of Object.entries(setups)) {
         const big = yield* compare(ports, { path: "/big-bytes" })
         assert.strictEqual(big.body.length, 200 * 1024)
       }))
+
+    it.effect.prop(
+      "a byte body comes back byte for byte, small or large, as the platform sends it",
+      [FastCheck.uint8Array({ minLength: 0, maxLength: 6 * 1024 })],
+      ([body]) =>
+        Effect.gen(function*() {
+          const ports = yield* Servers
+          const reply = yield* compare(ports, { method: "POST", path: "/echo/raw", body })
+          assert.strictEqual(reply.status, 200)
+          if (body.length > 0) assert.strictEqual(reply.headers["content-length"], String(body.length))
+          assert.deepStrictEqual(new Uint8Array(reply.body), body)
+        }),
+      { fastCheck: { numRuns: 40 } }
+    )
 
     it.effect("stream bodies, larger than the socket buffer", () =>
       Effect.gen(function*() {
