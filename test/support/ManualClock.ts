@@ -1,4 +1,4 @@
-import type { Clock } from "../../src/core/db/AcquireDeadlines.js"
+import type { Clock } from "../../src/core/db/PoolClock.js"
 
 /** A clock that moves only when told, running each timer as its time comes. */
 export const manualClock = () => {

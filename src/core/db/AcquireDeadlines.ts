@@ -5,6 +5,7 @@
  * earliest deadline is always the oldest open wait's: one timer, set for it, is enough. When it fires, the waits
  * that are over are told so, oldest first, and the timer is set again for the oldest one still open.
  */
+import { type Clock, systemClock } from "./PoolClock.js"
 
 /** One caller's wait for a connection, with what its pool keeps for it. */
 export class Wait<A> {
@@ -15,21 +16,6 @@ export class Wait<A> {
   next: Wait<A> | undefined = undefined
 
   constructor(readonly deadline: number, readonly payload: A) {}
-}
-
-export interface Clock {
-  /** Milliseconds, never going back (`performance.now`). */
-  readonly now: () => number
-  /** Calls `f` once, in `millis`, with a timer that does not keep the process alive. */
-  readonly schedule: (f: () => void, millis: number) => void
-}
-
-/** `performance.now` and unref'd `setTimeout`. */
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  schedule: (f, millis) => {
-    setTimeout(f, millis).unref()
-  }
 }
 
 export class AcquireDeadlines<A> {

@@ -18,8 +18,9 @@
  */
 import * as Net from "node:net"
 import pg from "pg"
-import { AcquireDeadlines, type Clock, systemClock, type Wait } from "./AcquireDeadlines.js"
+import { AcquireDeadlines, type Wait } from "./AcquireDeadlines.js"
 import { poolExhaustedMessage } from "./DbResilience.js"
+import { type Clock, systemClock } from "./PoolClock.js"
 import { isConnectionFailure } from "./SqlState.js"
 import * as StatementTimeout from "./StatementTimeout.js"
 
@@ -371,8 +372,10 @@ class AppPool extends pg.Pool {
       client.releasedAt = this.clock.now()
       error ||= client.unusable
     }
-    if (this.idleTimeoutMillis > 0 && !this.idleTimerSet) this.setIdleTimer(this.idleTimeoutMillis)
     poolRelease.call(this, client, idleListener, error)
+    // Kept idle (not destroyed, nor handed at once to a caller waiting): its deadline needs a timer, if none is set.
+    const idle = (this as unknown as PoolInternals)._idle.length > 0
+    if (idle && this.idleTimeoutMillis > 0 && !this.idleTimerSet) this.setIdleTimer(this.idleTimeoutMillis)
   }
 
   private setIdleTimer(millis: number): void {

@@ -2,9 +2,9 @@ import { afterAll, assert, beforeAll, describe, it, vi } from "@effect/vitest"
 import { Effect, FastCheck } from "effect"
 import * as Net from "node:net"
 import type pg from "pg"
-import type { Clock } from "../../../src/core/db/AcquireDeadlines.js"
 import * as DbResilience from "../../../src/core/db/DbResilience.js"
 import * as Pool from "../../../src/core/db/Pool.js"
+import type { Clock } from "../../../src/core/db/PoolClock.js"
 import { manualClock } from "../../support/ManualClock.js"
 import { createTestDatabase, type TestDatabase } from "../../support/TestDatabase.js"
 
@@ -38,15 +38,15 @@ const withPool = async (
   }
 }
 
-describe("Pool acquire timeout", () => {
-  let db: TestDatabase
-  beforeAll(async () => {
-    db = await createTestDatabase("pool")
-  })
-  afterAll(async () => {
-    await db?.drop()
-  })
+let db: TestDatabase
+beforeAll(async () => {
+  db = await createTestDatabase("pool")
+})
+afterAll(async () => {
+  await db?.drop()
+})
 
+describe("Pool acquire timeout", () => {
   it("callers waiting on a busy pool share one timer, time out as pool exhaustion, and take no connection with them", async () => {
     await withPool(db.url, 1, 300, async (pool) => {
       const held = await checkout(pool)
@@ -151,14 +151,6 @@ describe("Pool acquire timeout", () => {
 })
 
 describe("Pool idle timeout", () => {
-  let db: TestDatabase
-  beforeAll(async () => {
-    db = await createTestDatabase("pool_idle")
-  })
-  afterAll(async () => {
-    await db?.drop()
-  })
-
   it("statements through a busy pool set no timer each", async () => {
     await withPool(db.url, 2, 5_000, async (pool) => {
       // Two connections open, so that nothing below opens one (a new connection has a connect timer of its own).
