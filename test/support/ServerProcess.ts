@@ -13,6 +13,8 @@ export interface ServerProcess {
   readonly url: string
   readonly port: number
   readonly logs: Array<Record<string, unknown>>
+  /** What it has written to stderr so far. */
+  readonly stderr: () => string
   /** The exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>
   /** SIGKILL if still running; resolves once it has exited. */
@@ -22,16 +24,16 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `src/main.ts` with exactly `env` (plus PATH and JSON logs at info) and resolves once it listens; fails
- * with its stderr if it exits first or does not listen within `startTimeoutMs`.
+ * Starts `src/main.ts` (or the `node` arguments `options.entry`) with exactly `env` (plus PATH and JSON logs at info)
+ * and resolves once it listens; fails with its stderr if it exits first or does not listen within `startTimeoutMs`.
  */
 export const startWithEnv = (
   env: Readonly<Record<string, string>>,
-  options: { readonly startTimeoutMs?: number } = {}
+  options: { readonly startTimeoutMs?: number; readonly entry?: ReadonlyArray<string> } = {}
 ): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
     const startTimeoutMs = options.startTimeoutMs ?? 60_000
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, options.entry ?? ["--import", "tsx", "src/main.ts"], {
       env: { PATH: process.env.PATH, LOG_FORMAT: "json", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -75,7 +77,16 @@ export const startWithEnv = (
         const listening = /^Listening on (http:\/\/[^:]+:(\d+))$/.exec(String(record.message))
         if (listening) {
           clearTimeout(timer)
-          resolve({ child, url: listening[1]!, port: Number(listening[2]), logs, exited, kill, stop })
+          resolve({
+            child,
+            url: listening[1]!,
+            port: Number(listening[2]),
+            logs,
+            stderr: () => stderr,
+            exited,
+            kill,
+            stop
+          })
         }
       }
     })
