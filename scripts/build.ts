@@ -4,9 +4,8 @@
  * - `dist/server.cjs`: the server, bundled into one function expression that `dist/main.js` runs (see `src/launch.ts`).
  * - `dist/server.cache`: V8's code cache for it, written by the Node that builds it.
  * - `dist/main.js`: `npm start`'s entry.
- * Code loaded on demand stays out of the bundle's top level: the embedded database in `node_modules`, the docs page's
- * module in a function that runs when the page is first asked for, and that page's viewer script (3 MB) in
- * `node_modules`, read then.
+ * Code loaded on demand stays out of the bundle, in `node_modules`: the embedded database's packages, required when
+ * there is no `DATABASE_URL`, and the docs page's viewer script (3 MB), read when the page is first built.
  */
 import * as esbuild from "esbuild"
 import { execFileSync } from "node:child_process"
@@ -22,7 +21,8 @@ const external = ["@electric-sql/pglite", "@electric-sql/pglite-socket", "pg-nat
 /**
  * The docs page's viewer script is a 3 MB string in `@effect/platform`'s `internal/httpApiScalar.js`. V8 keeps a
  * script's whole source for as long as it runs: bundled, those 3 MB would stay in every server's memory. In its place,
- * a module that requires the installed package's own copy, when the docs page is first built.
+ * a module whose `javascript` requires the installed package's own copy when first read (when the docs page is first
+ * built).
  */
 const docsViewerFromPackage: esbuild.Plugin = {
   name: "docs-viewer-from-package",
@@ -40,8 +40,13 @@ const docsViewerFromPackage: esbuild.Plugin = {
       contents: [
         "const Path = require(\"node:path\")",
         "const module_ = \"@effect/platform/HttpApiScalar\"",
-        "const entry = require.resolve(module_)",
-        "module.exports = require(Path.join(Path.dirname(entry), \"internal\", \"httpApiScalar.js\"))"
+        "let javascript",
+        "Object.defineProperty(exports, \"javascript\", {",
+        "  enumerable: true,",
+        "  get: () => javascript ??= require(",
+        "    Path.join(Path.dirname(require.resolve(module_)), \"internal\", \"httpApiScalar.js\")",
+        "  ).javascript",
+        "})"
       ].join("\n")
     }))
   }
@@ -75,7 +80,8 @@ const server = await esbuild.build({
   external,
   plugins: [docsViewerFromPackage],
   // `import()` of the embedded database's packages becomes `require` (they ship CommonJS too): V8 does not keep what
-  // a script needs for `import()` in its code cache (Node 20).
+  // a script needs for `import()` in its code cache (Node 20). (An `import()` of bundled code would make esbuild wrap
+  // it, and every module it imports, in a function run on first use, which also keeps tree shaking from them.)
   supported: { "dynamic-import": false },
   // A function expression: `src/launch.ts` calls it with the bundle's `require` and paths.
   // `import.meta.url` (the migrations find their folder from it) is the bundle's own URL.

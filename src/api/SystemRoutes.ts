@@ -2,6 +2,7 @@
  * The system probes and the docs, served straight off the router: probes are hit constantly and must stay cheap,
  * so their bodies are encoded once at startup. Their contract is `SystemGroup`, documented with the API.
  */
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
@@ -41,19 +42,17 @@ const probes = Layer.unwrapEffect(Effect.gen(function*() {
 }))
 
 /**
- * The docs page embeds its viewer's script, megabytes of it: that module is loaded, and the page built, when the page
- * is first asked for, so a server nobody reads the docs of never holds them.
+ * The docs page embeds its viewer's script, megabytes of it: the page is built when it is first asked for, and the
+ * built server (`scripts/build.ts`) reads that script from `node_modules` only then, so a server nobody reads the docs
+ * of never holds it.
  */
 const docsPage = (api: ReturnType<typeof documented>) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const page = yield* Effect.cached(
-      Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
-        Effect.flatMap((Scalar) =>
-          HttpLayerRouter.toHttpEffect(
-            Scalar.layerHttpLayerRouter({ api, path: "/docs", scalar: { withDefaultFonts: false } })
-          )
-        ),
+      HttpLayerRouter.toHttpEffect(
+        HttpApiScalar.layerHttpLayerRouter({ api, path: "/docs", scalar: { withDefaultFonts: false } })
+      ).pipe(
         Effect.provideService(Scope.Scope, scope),
         // A router of its own: in the app's memo map the router layer is the app's, which has `/docs` already.
         Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
