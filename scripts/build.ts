@@ -12,8 +12,10 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
-/** `dist`, or the folder given as the first argument (the tests build into one of their own). */
+/** `dist`, or the folder given as the first argument (the tests and benchmarks build into ones of their own). */
 const outdir = process.argv[2] ?? "dist"
+/** The server's entry: `src/main.ts`, or the second argument (the SSE benchmark's server, with its own routes). */
+const entry = process.argv[3] ?? "src/main.ts"
 
 // The embedded database loads its WebAssembly next to its own modules; the rest are optional native add-ons.
 const external = ["@electric-sql/pglite", "@electric-sql/pglite-socket", "pg-native", "bufferutil", "utf-8-validate"]
@@ -74,7 +76,7 @@ const common = {
 
 const server = await esbuild.build({
   ...common,
-  entryPoints: ["src/main.ts"],
+  entryPoints: [entry],
   outfile: Path.join(outdir, "server.cjs"),
   format: "cjs",
   external,

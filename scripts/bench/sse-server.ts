@@ -1,5 +1,6 @@
 /**
- * Our SSE server for `npm run bench -- sse`: the real app (settings from the environment, the core, every route)
+ * Our SSE server for `npm run bench -- sse`, built and run as `npm start` runs the app (`scripts/build.ts` with this
+ * entry): the real app (settings from the environment, the core, every route)
  * plus two routes the benchmark drives: `POST /bench/emit?user=&count=` (n 1 KiB unlogged events to the user's
  * streams, through the SSE bus and the backplane) and `GET /bench/memory` (after a full GC).
  */
@@ -8,12 +9,19 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer } from "effect"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
 import * as Http from "../../src/api/Http.js"
 import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
 import { SseBus } from "../../src/core/realtime/SseBus.js"
 
 const pad = "x".repeat(1000)
+
+// A full collection before each reading, without `--expose-gc` on the command line (V8 would then turn down the code
+// cache the build wrote without it).
+V8.setFlagsFromString("--expose-gc")
+const collectGarbage = Vm.runInNewContext("gc") as () => void
 
 const benchRoutes = Layer.unwrapEffect(Effect.map(SseBus, (bus) =>
   HttpLayerRouter.addAll([
@@ -36,7 +44,7 @@ const benchRoutes = Layer.unwrapEffect(Effect.map(SseBus, (bus) =>
       "GET",
       "/bench/memory",
       Effect.sync(() => {
-        globalThis.gc?.()
+        collectGarbage()
         return HttpServerResponse.text(JSON.stringify(process.memoryUsage()))
       })
     )
