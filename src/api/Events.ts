@@ -52,11 +52,8 @@ const frameBytes = (item: EventFeed.Item): Uint8Array => {
 }
 
 /** One write per chunk of items: a burst costs one syscall, not one per event. */
-const chunkBytes = (items: Chunk.Chunk<EventFeed.Item>): Uint8Array => {
-  if (items.length === 1) return frameBytes(Chunk.unsafeHead(items))
-  const parts = Chunk.toReadonlyArray(items).map(frameBytes)
-  return Buffer.concat(parts)
-}
+const chunkBytes = (items: ReadonlyArray<EventFeed.Item>): Uint8Array =>
+  items.length === 1 ? frameBytes(items[0]!) : Buffer.concat(items.map(frameBytes))
 
 const eventId = /^\d{1,15}$/
 
@@ -89,14 +86,15 @@ const endedByDatabase = (error: unknown) =>
 
 /**
  * `body` of the feed's frames, as one pull (the adapter runs it with no stream machinery per client): the preamble,
- * then a write per chunk of items; a database failure is logged and ends the stream.
+ * then a write per chunk of items; a database failure is logged and ends the stream. One step on the feed's result,
+ * success or failure, so an idle stream's fiber holds one frame here.
  */
 const bodyPull = (feed: EventFeed.Pull): PullBody.Pull<Uint8Array> => {
   let started = false
-  const frames: PullBody.Pull<Uint8Array> = Effect.catchAll(
-    Effect.map(feed, (items) => Chunk.of(chunkBytes(items))),
-    (error) => Option.isNone(error) ? Effect.fail(Option.none()) : endedByDatabase(error.value)
-  )
+  const frames: PullBody.Pull<Uint8Array> = Effect.matchEffect(feed, {
+    onSuccess: (items) => Effect.succeed(Chunk.of(chunkBytes(items))),
+    onFailure: (error) => Option.isNone(error) ? Effect.fail(Option.none()) : endedByDatabase(error.value)
+  })
   return Effect.suspend(() => {
     if (started) return frames
     started = true

@@ -46,14 +46,18 @@ export const opener = (bus: SseBus["Type"], log: EventLog["Type"]) => {
     userId: string,
     options: Options
   ): Effect.Effect<Stream.Stream<Item, DbFailure>, AtCapacity | DbFailure, Scope.Scope> =>
-    Effect.map(openPull(userId, options), Stream.repeatEffectChunkOption)
+    Effect.map(
+      openPull(userId, options),
+      (pull) => Stream.repeatEffectChunkOption(Effect.map(pull, Chunk.unsafeFromArray))
+    )
 }
 
 /**
- * The feed's next items, failing with `None` once it has ended: what `opener`'s stream repeats, for a transport
- * that runs the pull itself rather than a stream per client.
+ * The feed's next items (never none), failing with `None` once it has ended: what `opener`'s stream repeats, for a
+ * transport that runs the pull itself rather than a stream per client. An array, not a chunk: a transport turns the
+ * items into what it writes in one step, and an idle stream's fiber then holds one frame less.
  */
-export type Pull = Effect.Effect<Chunk.Chunk<Item>, Option.Option<DbFailure>>
+export type Pull = Effect.Effect<ReadonlyArray<Item>, Option.Option<DbFailure>>
 
 /** `opener`, giving the feed as its pull. */
 export const pullOpener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
@@ -106,7 +110,7 @@ export const pullOpener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
       return out
     }
 
-    const pull: Effect.Effect<ReadonlyArray<Item>, Option.Option<DbFailure>> = Effect.suspend(() => {
+    const pull: Pull = Effect.suspend(() => {
       if (subscription.endedBy() === "draining") return Effect.fail(Option.none())
       if (head.length > 0) return Effect.succeed(head.splice(0))
       if (catchingUp) {
@@ -136,5 +140,5 @@ export const pullOpener = (bus: SseBus["Type"], log: EventLog["Type"]) =>
       })
     })
 
-    return Effect.map(pull, (items) => Chunk.unsafeFromArray(items))
+    return pull
   })

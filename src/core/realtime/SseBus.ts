@@ -6,7 +6,7 @@
  * holds at most a fixed number of them: past it a new stream is refused with 503 and a `Retry-After`. One timer
  * sends idle subscriptions their keepalives, and shutdown ends them all at once.
  */
-import { Context, Data, Duration, Effect, Layer, Schedule, Scheduler, type Scope } from "effect"
+import { type Clock, Context, Data, Duration, Effect, Layer, Schedule, Scheduler, type Scope } from "effect"
 import * as ApiError from "../errors/ApiError.js"
 import * as Held from "../runtime/Held.js"
 import { Lifecycle } from "../runtime/Lifecycle.js"
@@ -89,10 +89,11 @@ class Sub {
   /** No entry is added any more; the reader gets what is left, then the end. */
   private closed = false
   /** The reader waiting for an entry or the end. */
-  private waiter: ((resumed: Effect.Effect<void>) => void) | undefined = undefined
+  private waiter: ((resumed: Effect.Effect<Taken>) => void) | undefined = undefined
   constructor(
     readonly capacity: number,
-    public lastActivity: number
+    public lastActivity: number,
+    private readonly clock: Clock.Clock
   ) {}
 
   size(): number {
@@ -122,22 +123,29 @@ class Sub {
     this.wake()
   }
 
-  /** The entries waiting (all of them), or the next ones; and whether the queue is closed with nothing after them. */
-  readonly takeAll: Effect.Effect<readonly [ReadonlyArray<Entry>, boolean]> = Effect.suspend(() => {
-    if (this.entries.length > 0 || this.closed) {
-      const entries = this.entries
-      this.entries = []
-      return Effect.succeed([entries, this.closed] as const)
-    }
-    return Effect.zipRight(
-      Effect.async<void>((resume) => {
-        this.waiter = resume
-        return Effect.sync(() => {
-          if (this.waiter === resume) this.waiter = undefined
-        })
-      }),
-      this.takeAll
-    )
+  /**
+   * The items waiting (all of them, but none from the first dropped on), or the next ones when there are none. A
+   * waiting reader is resumed with `drain` itself: an idle stream's fiber holds no frame for what follows the wait.
+   */
+  readonly take: Effect.Effect<Taken> = Effect.suspend(() => {
+    if (this.firstDropped !== Infinity) return Effect.succeed({ items: [], end: true })
+    if (this.entries.length > 0 || this.closed) return this.drain
+    return Effect.async<Taken>((resume) => {
+      this.waiter = resume
+      return Effect.sync(() => {
+        if (this.waiter === resume) this.waiter = undefined
+      })
+    })
+  })
+
+  /** Takes the entries waiting: the items before the first dropped one, and whether nothing follows them. */
+  private readonly drain: Effect.Effect<Taken> = Effect.sync(() => {
+    const entries = this.entries
+    this.entries = []
+    this.lastActivity = this.clock.unsafeCurrentTimeMillis()
+    const items: Array<Queued> = []
+    for (const entry of entries) if (entry.seq < this.firstDropped) items.push(entry.item)
+    return { items, end: this.closed || this.firstDropped !== Infinity }
   })
 
   private wake(): void {
@@ -145,7 +153,7 @@ class Sub {
     if (waiter === undefined) return
     this.waiter = undefined
     // From a scheduler task, as a Mailbox wakes its takers: the reader runs after the burst of offers in progress.
-    Scheduler.defaultScheduler.scheduleTask(() => waiter(Effect.void), 0)
+    Scheduler.defaultScheduler.scheduleTask(() => waiter(this.drain), 0)
   }
 }
 
@@ -190,7 +198,7 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         if (lifecycle.isDraining()) return yield* new AtCapacity({ retryAfter: Duration.zero })
         if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
-        const sub = new Sub(options.queueSize, clock.unsafeCurrentTimeMillis())
+        const sub = new Sub(options.queueSize, clock.unsafeCurrentTimeMillis(), clock)
         yield* Held.acquireRelease(
           Effect.sync(() => subs.add(sub)),
           () =>
@@ -206,16 +214,7 @@ export const make = (options: Options) =>
           },
           onResync: () => sub.offer(resync)
         })
-        const take: Effect.Effect<Taken> = Effect.suspend(() => {
-          if (sub.firstDropped !== Infinity) return Effect.succeed({ items: [], end: true })
-          return Effect.map(sub.takeAll, ([chunk, done]): Taken => {
-            sub.lastActivity = clock.unsafeCurrentTimeMillis()
-            const items: Array<Queued> = []
-            for (const entry of chunk) if (entry.seq < sub.firstDropped) items.push(entry.item)
-            return { items, end: done || sub.firstDropped !== Infinity }
-          })
-        })
-        return { take, endedBy: () => sub.endedBy } satisfies Subscription
+        return { take: sub.take, endedBy: () => sub.endedBy } satisfies Subscription
       })
 
     // One timer for every stream: an empty queue gets a keepalive (a queue with items has something to send).
