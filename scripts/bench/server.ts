@@ -16,13 +16,6 @@ export interface BenchServer {
   readonly stop: () => Promise<void>
 }
 
-let built = false
-const build = () => {
-  if (built) return
-  execFileSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], { stdio: "inherit" })
-  built = true
-}
-
 /** The options `npm start` gives `node` (its script is `node <options> dist/main.js`). */
 const startOptions = (): Array<string> => {
   const words = (JSON.parse(Fs.readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start
@@ -32,13 +25,29 @@ const startOptions = (): Array<string> => {
   return words.slice(1, entry)
 }
 
+const builds = new Set<string>()
+
+/**
+ * The `node` arguments that run a server as `npm start` runs the app: built by `scripts/build.ts` (once a run) into
+ * `outdir`, the app into `dist/` or a benchmark's own server (`entry`) into a folder of its own, with the start
+ * script's options.
+ */
+export const builtServer = (outdir = "dist", entry?: string): Array<string> => {
+  if (!builds.has(outdir)) {
+    const args = entry === undefined ? [outdir] : [outdir, entry]
+    execFileSync(process.execPath, ["--import", "tsx", "scripts/build.ts", ...args], { stdio: "inherit" })
+    builds.add(outdir)
+  }
+  return [...startOptions(), `${outdir}/main.js`]
+}
+
 export const start = async (): Promise<BenchServer> => {
-  build()
+  const server = builtServer()
   const database = await createTestDatabase("bench")
   const issuer = await startSupabaseStandIn()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = await startServer([...startOptions(), "dist/main.js"], `${url}/health`, {
+  const child = await startServer(server, `${url}/health`, {
     APP_ENV: "test",
     HOST: "127.0.0.1",
     PORT: String(port),

@@ -9,19 +9,13 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer } from "effect"
-import * as V8 from "node:v8"
-import * as Vm from "node:vm"
 import * as Http from "../../src/api/Http.js"
 import * as AppConfig from "../../src/core/app/AppConfig.js"
 import * as CoreLive from "../../src/core/CoreLive.js"
 import { SseBus } from "../../src/core/realtime/SseBus.js"
+import { collectGarbage } from "./collectGarbage.js"
 
 const pad = "x".repeat(1000)
-
-// A full collection before each reading, without `--expose-gc` on the command line (V8 would then turn down the code
-// cache the build wrote without it).
-V8.setFlagsFromString("--expose-gc")
-const collectGarbage = Vm.runInNewContext("gc") as () => void
 
 const benchRoutes = Layer.unwrapEffect(Effect.map(SseBus, (bus) =>
   HttpLayerRouter.addAll([

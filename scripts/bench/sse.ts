@@ -4,13 +4,14 @@
  * its own process, in the same run; the memory each idle stream costs each server; and the p99 of delivery across
  * two of our instances through Redis on loopback.
  */
-import { type ChildProcess, execFileSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 import { startSupabaseStandIn } from "../../src/dev/SupabaseStandIn.js"
 import { createTestDatabase } from "../../test/support/TestDatabase.js"
 import { freePort, median, printRows, type Row, startServer, stopServer } from "./load.js"
+import * as BenchServer from "./server.js"
 
 const clients = 500
 const batch = 50
@@ -130,26 +131,15 @@ interface Ours {
   readonly child: ChildProcess
 }
 
-/** Our server, built once as `npm start` builds the app (a bundle run from V8's code cache), into a folder of its own. */
-const oursDir = "test-output/bench-sse"
-let built = false
-const buildOurs = () => {
-  if (built) return
-  execFileSync(process.execPath, ["--import", "tsx", "scripts/build.ts", oursDir, "scripts/bench/sse-server.ts"], {
-    stdio: "inherit"
-  })
-  built = true
-}
-
 const startOurs = async (env: Record<string, string>): Promise<Ours> => {
-  buildOurs()
+  const server = BenchServer.builtServer("test-output/bench-sse", "scripts/bench/sse-server.ts")
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const profile = process.env.SSE_BENCH_PROFILE === undefined
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${process.env.SSE_BENCH_PROFILE}`]
   const child = await startServer(
-    [...profile, `${oursDir}/main.js`],
+    [...profile, ...server],
     `${url}/health`,
     {
       APP_ENV: "test",

@@ -11,6 +11,7 @@
 import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
 import { freePort, median, printRows, type Row, startServer, stopServer } from "./load.js"
+import * as BenchServer from "./server.js"
 
 const clientsPerServer = 500
 const messagesPerRound = 300
@@ -26,8 +27,10 @@ interface Memory {
 const start = async (kind: "ours" | "raw") => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
+  // Both servers built as `npm start` builds the app, from one bundle of `wsServer.ts`.
+  const server = BenchServer.builtServer("test-output/bench-ws", "scripts/bench/wsServer.ts")
   const child = await startServer(
-    ["--expose-gc", "--import", "tsx", "scripts/bench/wsServer.ts", kind],
+    [...server, kind],
     `${url}/health`,
     {
       PORT: String(port)

@@ -5,7 +5,7 @@
  * 1 KiB messages to every socket (pausing while any socket holds 256 KiB unsent, the same rule on both sides),
  * `GET /memory` reports the process's memory after a full GC, `GET /sending` the time spent sending since it was
  * last asked, `GET /health` answers when listening.
- * Run: `node --expose-gc --import tsx scripts/bench/wsServer.ts ours|raw` with `PORT`.
+ * Built by `scripts/bench/ws.ts` as `npm start` builds the app, and run as `node <folder>/main.js ours|raw` with `PORT`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -20,14 +20,15 @@ import * as Backplane from "../../src/core/realtime/Backplane.js"
 import * as WebSocketHub from "../../src/core/realtime/WebSocketHub.js"
 import * as WebSocketUpgrade from "../../src/core/realtime/WebSocketUpgrade.js"
 import * as Lifecycle from "../../src/core/runtime/Lifecycle.js"
+import { collectGarbage } from "./collectGarbage.js"
 
 const port = Number(process.env.PORT ?? "0")
 const payload = { type: "bench", data: "x".repeat(1000) }
 const highWater = 256 * 1024
 
 const memory = () => {
-  globalThis.gc?.()
-  globalThis.gc?.()
+  collectGarbage()
+  collectGarbage()
   return JSON.stringify(process.memoryUsage())
 }
 
