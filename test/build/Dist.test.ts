@@ -83,16 +83,37 @@ describe("the built server", () => {
     }
   })
 
-  it("with a cache V8 turns down, compiles from source, says so, and serves as before", async () => {
-    const cache = Path.join(outdir, "server.cache")
-    const original = Fs.readFileSync(cache)
-    Fs.writeFileSync(cache, Buffer.alloc(original.length, 7))
+  /** Runs the built server with `change` applied to its files (restored after), on Postgres; its stderr. */
+  const startChanged = async (change: (files: { readonly bundle: string; readonly cache: string }) => void) => {
+    const files = { bundle: Path.join(outdir, "server.cjs"), cache: Path.join(outdir, "server.cache") }
+    const originals = { bundle: Fs.readFileSync(files.bundle), cache: Fs.readFileSync(files.cache) }
+    change(files)
     try {
       const server = await start({ DATABASE_URL: provided("databaseUrl") })
-      expect(server.stderr()).toMatch(compilesFromSource)
       expect((await fetch(`${server.url}/health`)).status).toBe(200)
+      return server.stderr()
     } finally {
-      Fs.writeFileSync(cache, original)
+      Fs.writeFileSync(files.bundle, originals.bundle)
+      Fs.writeFileSync(files.cache, originals.cache)
     }
+  }
+
+  it("with a bundle changed after its cache was written, even to the same length, compiles from source and says so", async () => {
+    const stderr = await startChanged(({ bundle }) => {
+      const source = Fs.readFileSync(bundle, "latin1")
+      expect(source).toContain("\"use strict\";")
+      // The same length and meaning: V8, which checks a cache against its source's length only, would take it.
+      Fs.writeFileSync(bundle, source.replace("\"use strict\";", "'use strict';"), "latin1")
+    })
+    expect(stderr).toMatch(/was made from another bundle: the server compiles from source/)
+  })
+
+  it("with a cache V8 turns down, compiles from source, says so, and serves as before", async () => {
+    const stderr = await startChanged(({ cache }) => {
+      const stored = Fs.readFileSync(cache)
+      // The bundle's own digest, then what V8 cannot read.
+      Fs.writeFileSync(cache, Buffer.concat([stored.subarray(0, 32), Buffer.alloc(stored.length - 32, 7)]))
+    })
+    expect(stderr).toMatch(/was turned down by V8: the server compiles from source/)
   })
 })
