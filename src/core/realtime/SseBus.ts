@@ -90,11 +90,14 @@ class Sub {
   private closed = false
   /** The reader waiting for an entry or the end. */
   private waiter: ((resumed: Effect.Effect<Taken>) => void) | undefined = undefined
+  /** When it was made or last read (the clock's milliseconds), for reaping a subscription nobody reads. */
+  lastActivity: number
   constructor(
     readonly capacity: number,
-    public lastActivity: number,
     private readonly clock: Clock.Clock
-  ) {}
+  ) {
+    this.lastActivity = clock.unsafeCurrentTimeMillis()
+  }
 
   size(): number {
     return this.entries.length
@@ -198,7 +201,7 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         if (lifecycle.isDraining()) return yield* new AtCapacity({ retryAfter: Duration.zero })
         if (subs.size >= options.maxSubscribers) return yield* new AtCapacity({ retryAfter })
-        const sub = new Sub(options.queueSize, clock.unsafeCurrentTimeMillis(), clock)
+        const sub = new Sub(options.queueSize, clock)
         yield* Held.acquireRelease(
           Effect.sync(() => subs.add(sub)),
           () =>
